@@ -1,0 +1,61 @@
+# The course kit's entry points. `make demo` and `make test` do all the set-up themselves.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Training cells, notebooks and end-to-end tests run on tiny subsets under AEKIT_FAST=1.
+export MPLBACKEND := Agg
+
+.PHONY: help setup data demo test test-full release check lint format notebooks bench clean
+
+help:
+	@echo "make setup      create .venv and install the pinned dependencies (idempotent)"
+	@echo "make data       prepare MNIST (offline route through the package registry)"
+	@echo "make demo       the kit's main job: release, sample submissions, grade, report"
+	@echo "make test       the kit's tests (end-to-end ones in fast mode)"
+	@echo "make test-full  the same tests with the slow ones at full size"
+	@echo "make release    regenerate release/ and solutions/ from source/ with nbgrader"
+	@echo "make check      lint, and release/ + solutions/ equal a fresh generation, no leaks"
+	@echo "make notebooks  execute every source notebook top to bottom in fast mode"
+	@echo "make bench      the benchmarks quoted in the README"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e ".[instructor,dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $(STAMP)
+
+data: setup
+	$(BIN)/aekit data mnist
+
+demo: setup data
+	$(BIN)/aekit demo
+
+test: setup
+	AEKIT_FAST=1 $(BIN)/python -m pytest -q
+
+test-full: setup
+	$(BIN)/python -m pytest -q
+
+release: setup
+	$(BIN)/aekit release
+
+check: setup
+	$(BIN)/ruff check aekit autograder tests benchmarks
+	$(BIN)/ruff format --check aekit autograder tests benchmarks
+	$(BIN)/aekit release --check
+
+format: setup
+	$(BIN)/ruff check --fix aekit autograder tests benchmarks
+	$(BIN)/ruff format aekit autograder tests benchmarks
+
+notebooks: setup data
+	AEKIT_FAST=1 $(BIN)/aekit run-notebooks
+
+bench: setup data
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache gradebook.db
