@@ -888,6 +888,11 @@ def _report_text(report: Report) -> str:
 def _phantoms_command(args: argparse.Namespace) -> int:
     from aekit.datasets.phantoms import group_of, phantoms_ready, write_phantoms
 
+    last = args.first_id + args.patients - 1
+    if last > 999:
+        raise DataError(
+            f"patient numbers have three digits: --first-id + --patients - 1 is {last}, above 999"
+        )
     out = Path(args.out_dir).expanduser()
     existing = phantoms_ready(out, args.patients, args.seed, args.first_id)
     started = time.perf_counter()
