@@ -12,8 +12,9 @@ phantom is a short-axis cine stack drawn from a small geometric model:
 - the five ACDC groups change the numbers (see ``GROUP_RANGES``): DCM dilated with a thin wall
   and a low ejection, HCM a thick wall and a small cavity, MINF a thinned, akinetic segment,
   RV an enlarged RV with a poor RV ejection, NOR normal;
-- position, orientation, pixel spacing (1.37-1.68 mm), slice thickness (5-10 mm), image size
-  (200-260 pixels) and slice count (6-12) are drawn within ACDC's ranges;
+- position, orientation, pixel spacing (1.37-1.68 mm), image size (200-260 pixels), and a
+  stack of 6-12 slices 5-10 mm apart spanning a 50-110 mm long LV are drawn within ACDC's
+  ranges;
 - the MR image gives each label its own intensity (bright blood, dark myocardium) over a
   textured body, blurred a little (partial volume), with a smooth bias field and noise.
 
@@ -40,7 +41,7 @@ from aekit.datasets.acdc import GROUPS, PHANTOM_MARKER, format_info, frame_name,
 from aekit.datasets.errors import DataError
 from aekit.runtime import refuse_in_grading
 
-GENERATOR_VERSION = 1  # bump when the model changes, so old trees are regenerated
+GENERATOR_VERSION = 2  # bump when the model changes, so old trees are regenerated
 MIN_WALL_MM = 3.0  # keeps the ring at least two pixels thick, so it always closes
 MIN_CAVITY_MM = 2.0
 
@@ -52,7 +53,8 @@ class GroupRanges:
     ``lv_diameter`` is the endocardial diameter at the base (clinical normal LV end-diastolic
     diameter roughly 42-58 mm; DCM above about 60 mm). ``wall`` follows ACDC's rules (NOR below
     12 mm, HCM above 15 mm; databasesClassification.html). Ejections are fractions of the cavity
-    area lost at ES; ``scar_depth`` the fraction of the wall an infarct thins away.
+    area lost at ES (the RV's is a fraction of its width: the measured RV EF comes out about
+    12 points higher); ``scar_depth`` the fraction of the wall an infarct thins away.
     """
 
     lv_diameter: tuple[float, float]
@@ -64,11 +66,11 @@ class GroupRanges:
 
 
 GROUP_RANGES = {
-    "NOR": GroupRanges((44, 54), (7, 10), (0.55, 0.70), (16, 22), (0.45, 0.60)),
-    "MINF": GroupRanges((52, 64), (8, 11), (0.22, 0.40), (16, 22), (0.40, 0.55), (0.5, 0.65)),
-    "DCM": GroupRanges((62, 74), (5, 7), (0.10, 0.30), (16, 22), (0.30, 0.50)),
-    "HCM": GroupRanges((40, 50), (15, 21), (0.60, 0.78), (14, 20), (0.45, 0.60)),
-    "RV": GroupRanges((42, 52), (7, 10), (0.50, 0.65), (30, 40), (0.15, 0.35)),
+    "NOR": GroupRanges((44, 54), (7, 10), (0.55, 0.70), (16, 22), (0.40, 0.52)),
+    "MINF": GroupRanges((52, 64), (8, 11), (0.22, 0.40), (16, 22), (0.35, 0.50), (0.5, 0.65)),
+    "DCM": GroupRanges((62, 74), (5, 7), (0.10, 0.30), (16, 22), (0.25, 0.45)),
+    "HCM": GroupRanges((40, 50), (15, 21), (0.60, 0.78), (14, 20), (0.40, 0.52)),
+    "RV": GroupRanges((42, 52), (7, 10), (0.50, 0.65), (30, 40), (0.10, 0.25)),
 }
 
 
@@ -89,6 +91,7 @@ class Heart:
     scar_width: float
     scar_depth: float  # 0 outside MINF
     ellipticity: float  # LV axis ratio
+    length: float  # base to apex, mm
 
 
 @dataclass(frozen=True)
@@ -110,9 +113,10 @@ def sample_heart(group: str, rng: np.random.Generator) -> Heart:
     """Draw one heart of ``group`` from ``GROUP_RANGES``."""
     ranges = GROUP_RANGES[group]
     draw = lambda bounds: float(rng.uniform(*bounds))  # noqa: E731
+    radius = draw(ranges.lv_diameter) / 2
     return Heart(
         group=group,
-        lv_radius=draw(ranges.lv_diameter) / 2,
+        lv_radius=radius,
         wall=draw(ranges.wall),
         lv_ejection=draw(ranges.lv_ejection),
         rv_width=draw(ranges.rv_width),
@@ -123,14 +127,17 @@ def sample_heart(group: str, rng: np.random.Generator) -> Heart:
         scar_width=np.deg2rad(draw((20, 35))),
         scar_depth=draw(ranges.scar_depth),
         ellipticity=draw((0.9, 1.1)),
+        # a dilated LV is a longer one too: length about 3-3.4 radii, within 50-110 mm
+        length=float(np.clip(radius * draw((3.0, 3.4)), 50, 110)),
     )
 
 
-def sample_scan(rng: np.random.Generator) -> Scan:
+def sample_scan(heart: Heart, rng: np.random.Generator) -> Scan:
     """Draw a grid, a pose and a cine timing within ACDC's ranges."""
-    shape = (int(rng.integers(200, 261)), int(rng.integers(200, 261)), int(rng.integers(6, 13)))
+    slices, between = _stack(heart.length, rng)
+    shape = (int(rng.integers(200, 261)), int(rng.integers(200, 261)), slices)
     pixel = float(rng.uniform(1.37, 1.68))
-    spacing = (pixel, pixel, round(float(rng.uniform(5.0, 10.0)), 1))
+    spacing = (pixel, pixel, between)
     field = np.array(shape[:2]) * pixel
     centre = field / 2 + rng.uniform(-0.12, 0.12, size=2) * field
     frames = int(rng.integers(5, 9))
@@ -147,6 +154,17 @@ def sample_scan(rng: np.random.Generator) -> Scan:
         es=es,
         frame_ms=float(beat_ms / frames),
     )
+
+
+def _stack(length: float, rng: np.random.Generator) -> tuple[int, float]:
+    """Slice count (6-12) and distance between slices (5-10 mm) that span ``length`` mm.
+
+    The stack covers the LV from base to apex, so volumes (area x distance) come out in
+    clinical ranges instead of depending on how many slices were drawn.
+    """
+    fewest, most = max(6, int(np.ceil(length / 10)) + 1), min(12, int(length // 5) + 1)
+    slices = int(rng.integers(fewest, most + 1))
+    return slices, round(length / (slices - 1), 1)
 
 
 def contraction(frame: int, scan: Scan) -> float:
@@ -283,7 +301,8 @@ def _bias_field(scan: Scan, rng: np.random.Generator) -> np.ndarray:
 
 def write_patient(folder: Path, number: int, group: str, rng: np.random.Generator) -> Path:
     """Write one phantom patient (Info.cfg, ED/ES frames and ground truth, ``_4d``) to ``folder``."""
-    heart, scan = sample_heart(group, rng), sample_scan(rng)
+    heart = sample_heart(group, rng)
+    scan = sample_scan(heart, rng)
     frames = range(1, scan.frames + 1)
     labels = np.stack([render_labels(heart, scan, contraction(f, scan)) for f in frames], axis=-1)
     images = render_images(labels, scan, rng)
