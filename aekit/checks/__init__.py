@@ -40,14 +40,18 @@ def public_checks(exercise: str, assignment: str | None = None) -> list[Check]:
     raise ValueError(f"no exercise called {exercise!r}; the exercises are: {', '.join(known)}")
 
 
-def check(exercise: str, namespace: Mapping[str, Any] | None = None, device: str = "cpu") -> list[Result]:
+def check(
+    exercise: str, namespace: Mapping[str, Any] | None = None, device: str = "cpu"
+) -> list[Result]:
     """Run the public checks of ``exercise`` on the caller's definitions and print the results."""
     namespace = namespace if namespace is not None else sys._getframe(1).f_globals
     results = run_in_process(public_checks(exercise), namespace, device=device)
     print(render(exercise, results))
     failed = [result for result in results if not result.verdict.passed]
     if failed and os.environ.get("NBGRADER_EXECUTION") != "autograde":
-        raise ChecksFailed(f"{len(failed)} of {len(results)} public checks of {exercise} failed (see above).")
+        raise ChecksFailed(
+            f"{len(failed)} of {len(results)} public checks of {exercise} failed (see above)."
+        )
     return results
 
 

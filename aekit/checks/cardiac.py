@@ -1,7 +1,13 @@
 """Public checks of the ``cardiac_autoencoders`` exercises (written with the cardiac notebook)."""
 
 from aekit.checks.core import Check
-from aekit.checks.mnist import KlAtPrior, KlKnownValues, KlShape, ReparameterizeDevice, ReparameterizeMoments
+from aekit.checks.mnist import (
+    KlAtPrior,
+    KlKnownValues,
+    KlShape,
+    ReparameterizeDevice,
+    ReparameterizeMoments,
+)
 
 CHECKS: list[Check] = [
     ReparameterizeDevice(),

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from aekit.datasets.errors import DataError
-from aekit.runtime import data_root, pick_device
+from aekit.runtime import data_root, pick_device, refuse_in_grading
 
 # name -> (MD5 of the .gz as torchvision checks it, MD5 of the uncompressed file)
 MNIST_FILES = {
@@ -131,6 +131,7 @@ def load_mnist(
     """
     if split not in SPLIT_FILES:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    refuse_in_grading("loading MNIST")
     folder = prepare_mnist(root) if verify else raw_folder(root)
     image_name, label_name = SPLIT_FILES[split]
     images = _read_idx_file(folder, image_name)

@@ -1,0 +1,151 @@
+"""Grade one submission: load it in a sandbox, probe every check there, judge here.
+
+Each exercise is graded on its own. Exercises that other exercises call (the pieces) are
+graded first with the student's code; the composite exercises then run with the reference
+pieces swapped in. A check that hangs, crashes or blows the memory fails, and so do the
+remaining checks of its exercise, without running; the other exercises go on.
+"""
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aekit.checks.core import Check, judge_outcome
+from autograder import loader
+from autograder.assignments import Assignment
+from autograder.reference import Reference
+from autograder.sandbox import ChildLost, Limits, Sandbox
+
+DEFAULT_LIMITS = Limits()
+STOPPING = {"timeout", "memory", "crashed"}  # outcomes after which an exercise's checks stop
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check's result, as results.json and the feedback report it."""
+
+    name: str
+    exercise: str
+    title: str
+    points: float
+    passed: bool
+    message: str
+    hidden: bool
+
+    @property
+    def score(self) -> float:
+        return self.points if self.passed else 0.0
+
+
+@dataclass
+class Grade:
+    """Everything known about one graded submission."""
+
+    student: str
+    assignment: str
+    notebook: str
+    results: list[CheckResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None  # why the submission could not be graded at all
+    seconds: float = 0.0
+    digest: str = ""
+    max_score: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return round(sum(result.score for result in self.results), 6)
+
+    def exercise_scores(self) -> dict[str, float]:
+        scores: dict[str, float] = {}
+        for result in self.results:
+            scores[result.exercise] = scores.get(result.exercise, 0.0) + result.score
+        return scores
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def grade_notebook(
+    path: Path,
+    reference: Reference,
+    student: str,
+    device: str = "cpu",
+    limits: Limits = DEFAULT_LIMITS,
+) -> Grade:
+    """Grade the notebook at ``path``; an unreadable file scores 0 with a message."""
+    start = time.perf_counter()
+    assignment = reference.assignment
+    grade = Grade(student, assignment.name, path.name, max_score=assignment.max_score)
+    try:
+        grade.digest = digest(path)
+        cells = loader.read_cells(path)
+    except (OSError, loader.NotebookError) as error:
+        grade.error = f"The submission could not be read: {error}"
+        grade.results = failed_everywhere(assignment, grade.error)
+    else:
+        grade.results, grade.notes = grade_cells(
+            cells, reference, device, limits, forbidden=(path.parent,)
+        )
+    grade.seconds = time.perf_counter() - start
+    return grade
+
+
+def grade_cells(
+    cells: list[tuple[int, str]],
+    reference: Reference,
+    device: str = "cpu",
+    limits: Limits = DEFAULT_LIMITS,
+    forbidden: tuple[Path, ...] = (),
+) -> tuple[list[CheckResult], list[str]]:
+    """Results of every check of the assignment on these notebook cells, and loading notes."""
+    assignment = reference.assignment
+    with Sandbox(assignment.name, cells, device, limits, forbidden=forbidden) as sandbox:
+        try:
+            sandbox.load()
+        except ChildLost as lost:
+            return failed_everywhere(
+                assignment, f"Your notebook could not be loaded: {lost}"
+            ), sandbox.notes
+        verdicts = {}
+        composites = set(assignment.pieces)
+        for phase in ("pieces", "composites"):
+            if phase == "composites":
+                needed = sorted(
+                    {piece for pieces in assignment.pieces.values() for piece in pieces}
+                )
+                sandbox.inject(
+                    reference.imports, {name: reference.sources[name] for name in needed}
+                )
+            for exercise in assignment.exercises:
+                if (exercise in composites) == (phase == "composites"):
+                    verdicts.update(run_exercise(sandbox, exercise, assignment, reference))
+        return [verdicts[check.name] for check in assignment.checks], sandbox.notes
+
+
+def run_exercise(
+    sandbox: Sandbox, exercise: str, assignment: Assignment, reference: Reference
+) -> dict:
+    """Probe and judge the checks of one exercise, stopping after a hang or a crash."""
+    results, stopped = {}, None
+    for check in (check for check in assignment.checks if check.exercise == exercise):
+        if stopped is not None:
+            outcome = ("error", {"kind": "skipped", "message": f"Not run: {stopped}"})
+        else:
+            outcome = sandbox.run(check.name)
+            if outcome[0] == "error" and outcome[1].get("kind") in STOPPING:
+                stopped = f"an earlier check of {exercise} failed with: {outcome[1].get('message')}"
+        verdict = judge_outcome(check, outcome, reference.observation(check))
+        results[check.name] = result_of(check, verdict.passed, verdict.message)
+    return results
+
+
+def result_of(check: Check, passed: bool, message: str) -> CheckResult:
+    return CheckResult(
+        check.name, check.exercise, check.title, check.points, passed, message, check.hidden
+    )
+
+
+def failed_everywhere(assignment: Assignment, message: str) -> list[CheckResult]:
+    return [result_of(check, False, message) for check in assignment.checks]

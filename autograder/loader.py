@@ -1,0 +1,251 @@
+"""Load what a notebook defines, without running what would stall or crash the grader.
+
+Each code cell is parsed; its top-level statements run in cell order when they define
+something (imports, functions, classes, assignments, and ``if``/``try`` blocks made only of
+those) and are skipped otherwise (bare calls, loops, ``with`` blocks): a leftover training
+loop, ``plt.show()``, ``input()`` or ``os.abort()`` never runs. A statement that raises is
+noted and loading goes on; an assignment that takes too long (``model = train(...)``) is cut
+after a few seconds. Exercises are then found by name, whatever the cells' metadata says.
+"""
+
+import ast
+import json
+import linecache
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+ASSIGNMENTS = (ast.Assign, ast.AnnAssign, ast.AugAssign)
+STATEMENT_SECONDS = 3.0  # soft limit for one top-level statement
+
+
+class NotebookError(Exception):
+    """The file is not a readable notebook; the message says why."""
+
+
+class StatementTimeout(BaseException):
+    """Raised inside a statement that ran past its soft limit (a BaseException, so that the
+    student's ``except Exception`` does not swallow it)."""
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One top-level statement of a code cell."""
+
+    cell: int  # 1-based index among the notebook's cells
+    line: int
+    node: ast.stmt
+    runs: bool
+
+    @property
+    def filename(self) -> str:
+        return f"<cell {self.cell}>"
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.cell, self.line
+
+
+@dataclass
+class Loaded:
+    """A namespace and the notes on what did not load."""
+
+    namespace: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def read_document(path: Path | str) -> dict:
+    """The notebook's JSON; :class:`NotebookError` when it cannot be read."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise NotebookError(f"cannot read {Path(path).name}: {error}") from None
+    except json.JSONDecodeError as error:
+        raise NotebookError(
+            f"{Path(path).name} is not valid JSON ({error.msg} at line {error.lineno})"
+        ) from None
+    if not isinstance(document, dict):
+        raise NotebookError(f"{Path(path).name} is JSON but not a notebook (no cells)")
+    return document
+
+
+def read_cells(path: Path | str) -> list[tuple[int, str]]:
+    """(cell number, source) of every code cell; :class:`NotebookError` if unreadable."""
+    return cells_of(read_document(path))
+
+
+def cells_of(document: Any) -> list[tuple[int, str]]:
+    """Code cells of a notebook document (nbformat 4, or 3 with worksheets)."""
+    if not isinstance(document, dict):
+        raise NotebookError("the file is JSON but not a notebook (no cells)")
+    cells = document.get("cells")
+    if cells is None and isinstance(document.get("worksheets"), list) and document["worksheets"]:
+        cells = document["worksheets"][0].get("cells")
+    if not isinstance(cells, list):
+        raise NotebookError("the file is JSON but not a notebook (no cells)")
+    found = []
+    for number, cell in enumerate(cells, start=1):
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            source = cell.get("source", cell.get("input", ""))
+            found.append((number, "".join(source) if isinstance(source, list) else str(source)))
+    return found
+
+
+def plan(cells: Iterable[tuple[int, str]]) -> tuple[list[Statement], list[str]]:
+    """Parse cells into statements marked to run or skip, and notes on unparsable code."""
+    statements, notes = [], []
+    for number, source in cells:
+        python = strip_magics(source)
+        linecache.cache[f"<cell {number}>"] = (
+            len(python),
+            None,
+            python.splitlines(True),
+            f"<cell {number}>",
+        )
+        nodes, problems = parse_salvaging(python)
+        notes += [f"cell {number}, {problem}" for problem in problems]
+        statements += [Statement(number, node.lineno, node, defines(node)) for node in nodes]
+    return statements, notes
+
+
+def strip_magics(source: str) -> str:
+    """IPython-only lines (``%magic``, ``!shell``, ``%%cell`` magics) become ``pass``."""
+    if source.lstrip().startswith("%%"):
+        return ""
+    return re.sub(r"(?m)^([ \t]*)[%!].*$", r"\1pass", source)
+
+
+def parse_salvaging(source: str) -> tuple[list[ast.stmt], list[str]]:
+    """Top-level statements of ``source``; on a syntax error, of each parsable chunk of it."""
+    try:
+        return ast.parse(source).body, []
+    except SyntaxError as error:
+        problem = (
+            f"line {error.lineno}: syntax error ({error.msg}); the rest of the cell was salvaged"
+        )
+    nodes = []
+    for start, chunk in top_level_chunks(source):
+        try:
+            tree = ast.parse(chunk)
+        except SyntaxError:
+            continue
+        ast.increment_lineno(tree, start)
+        nodes += tree.body
+    return nodes, [problem]
+
+
+def top_level_chunks(source: str) -> list[tuple[int, str]]:
+    """Split at lines that start a new top-level statement: (line offset, chunk)."""
+    lines = source.splitlines(True)
+    continuation = re.compile(r"^(\s|#|\)|\]|\}|else\b|elif\b|except\b|finally\b|$)")
+    starts = [0]
+    for index in range(1, len(lines)):
+        previous = lines[index - 1].lstrip()
+        if not continuation.match(lines[index]) and not previous.startswith("@"):
+            starts.append(index)
+    bounds = zip(starts, starts[1:] + [len(lines)], strict=True)
+    return [(start, "".join(lines[start:end])) for start, end in bounds]
+
+
+def defines(node: ast.stmt) -> bool:
+    """True for statements that only define things; compound ones must contain only those."""
+    if isinstance(node, DEFINITIONS + ASSIGNMENTS):
+        return True
+    if isinstance(node, ast.If):
+        return all(map(defines, node.body + node.orelse))
+    if isinstance(node, ast.Try):
+        blocks = node.body + node.orelse + node.finalbody
+        blocks += [stmt for handler in node.handlers for stmt in handler.body]
+        return all(defines(stmt) or isinstance(stmt, ast.Pass) for stmt in blocks)
+    return False
+
+
+def execute(
+    statements: list[Statement],
+    namespace: dict[str, Any],
+    *,
+    skip: frozenset[tuple[int, int]] = frozenset(),
+    seconds: float = STATEMENT_SECONDS,
+    before: Callable[[Statement], None] = lambda statement: None,
+) -> list[str]:
+    """Run the statements marked to run, in order, into ``namespace``; return notes."""
+    notes = []
+    for statement in statements:
+        if not statement.runs or statement.key in skip:
+            continue
+        before(statement)
+        code = compile(
+            ast.Module(body=[statement.node], type_ignores=[]), statement.filename, "exec"
+        )
+        try:
+            with soft_limit(seconds):
+                exec(code, namespace)  # noqa: S102 - the point of a notebook loader
+        except StatementTimeout:
+            notes.append(
+                f"{where(statement)}: skipped `{first_line(statement)}`: still running after {seconds:g} s"
+            )
+        except BaseException as error:  # noqa: BLE001 - a student's cell may raise anything
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            # An assignment usually uses data or training the grader does not run; only a
+            # failing import, def or class says something about the exercises.
+            if not isinstance(statement.node, ASSIGNMENTS):
+                text = " ".join(str(error).split())[:200]
+                notes.append(
+                    f"{where(statement)}: `{first_line(statement)}` raised {type(error).__name__}: {text}"
+                )
+    return notes
+
+
+def load(
+    cells: Iterable[tuple[int, str]], namespace: dict[str, Any] | None = None, **options
+) -> Loaded:
+    """Plan and execute ``cells``; the one call most users need."""
+    statements, notes = plan(cells)
+    namespace = {"__name__": "__notebook__"} if namespace is None else namespace
+    notes += execute(statements, namespace, **options)
+    return Loaded(namespace, notes)
+
+
+def where(statement: Statement) -> str:
+    return f"cell {statement.cell}, line {statement.line}"
+
+
+def first_line(statement: Statement) -> str:
+    line = (
+        linecache.getline(statement.filename, statement.line).strip()
+        or type(statement.node).__name__
+    )
+    return line if len(line) <= 60 else line[:57] + "..."
+
+
+class soft_limit:
+    """Raise :class:`StatementTimeout` in the block after ``seconds`` (main thread only)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.active = threading.current_thread() is threading.main_thread() and seconds > 0
+
+    def __enter__(self):
+        if self.active:
+            self.previous = signal.signal(signal.SIGALRM, self._expire)
+            self.started = time.monotonic()
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+        return False
+
+    def _expire(self, signum, frame):
+        # Re-arm: student code that swallows the first interruption gets another one.
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        raise StatementTimeout()
