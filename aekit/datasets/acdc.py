@@ -340,13 +340,11 @@ def _window_start(gts: dict[str, np.ndarray], prep: Preprocessing, step: np.ndar
 
 def _window_holds_heart(gts: dict[str, np.ndarray], start, step, size: int) -> bool:
     """True when every foreground voxel lies inside the window."""
+    low, high = np.floor(start + 0.5), np.floor(start + (size - 1) * step + 0.5)
     for gt in gts.values():
         voxels = np.argwhere((gt > 0).any(axis=2))
-        if len(voxels):
-            first, last = voxels.min(axis=0), voxels.max(axis=0)
-            end = start + (size - 1) * step
-            if (first < np.floor(start + 0.5)).any() or (last > np.floor(end + 0.5)).any():
-                return False
+        if len(voxels) and ((voxels.min(axis=0) < low).any() or (voxels.max(axis=0) > high).any()):
+            return False
     return True
 
 
@@ -387,10 +385,12 @@ def stratified_split(groups: dict[str, str], fractions: dict[str, float], seed: 
     """
     if abs(sum(fractions.values()) - 1) > 1e-9 or min(fractions.values()) < 0:
         raise ValueError(f"fractions must be >= 0 and sum to 1, got {fractions}")
+    unknown = set(groups.values()) - set(GROUPS)
+    if unknown:
+        raise ValueError(f"groups must be ACDC groups {GROUPS}, found {sorted(unknown)}")
     rng = np.random.RandomState(seed)
     splits: dict[str, list[str]] = {name: [] for name in fractions}
-    present = set(groups.values())
-    for group in [g for g in GROUPS if g in present] + sorted(present - set(GROUPS)):
+    for group in GROUPS:  # an absent group shuffles nothing and draws no random number
         members = sorted(pid for pid, g in groups.items() if g == group)
         order = np.arange(len(members))
         rng.shuffle(order)
@@ -639,7 +639,7 @@ def _split_for(tree: Path, groups: dict[str, str], seed: int | None, report: Rep
     if unlisted:
         report.notes.append(
             f"{len(unlisted)} patients are not in {MANIFEST.name} and are left out ({unlisted[0]}, ...); "
-            "pass --seed to split this tree afresh"
+            "pass a seed (--seed, or seed=) to split this tree afresh"
         )
     for pid, group in sorted(groups.items()):
         expected = manifest["groups"].get(pid)
@@ -736,7 +736,9 @@ def load_acdc(
     ``$AEKIT_DATA/phantoms``. ``size``, ``mode`` (``"heart"``: window centred on the heart at
     native spacing, nothing cut; ``"centre"``: the tutorial's centre crop or pad, use size 256)
     and ``spacing`` (mm per pixel, resampled; None keeps the native 1.37-1.68 mm) choose the
-    maps. The first call builds the cache (about half a minute), later calls load it.
+    maps. The first call builds the cache (under a minute, phantoms included), later calls
+    load it in about a second. ``seed`` draws another split (see :func:`prepare_acdc`);
+    ``cache_dir`` defaults to ``$AEKIT_DATA/cache/acdc``.
     """
     refuse_in_grading("loading ACDC")
     if split not in SPLITS:
@@ -747,7 +749,9 @@ def load_acdc(
     arrays = read_split(cache.path, split)
     if len(arrays["labels"]) == 0:
         raise DataError(
-            f"the {split} split is empty for {cache.manifest['dataset']} at {cache.path}"
+            f"the {split} split is empty ({cache.manifest['dataset']}, {cache.manifest['rule']}): "
+            "the tree has too few usable patients per group; use a larger tree, e.g. "
+            "`aekit data phantoms DIR --patients 30`"
         )
     target = pick_device(device)
     tensor = lambda name, dtype: torch.from_numpy(arrays[name]).to(target, dtype)  # noqa: E731
