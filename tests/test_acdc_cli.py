@@ -159,3 +159,12 @@ def test_the_phantoms_command_refuses_foreign_folders_and_bad_numbers(tmp_path, 
         capsys, "data", "phantoms", str(tmp_path / "x"), "--first-id", "990", "--patients", "20"
     )
     assert code == 2 and "above 999" in err
+
+
+def test_an_unwritable_destination_gets_a_message_not_a_traceback(tree, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way")
+    code, _, err = run(capsys, "data", "phantoms", str(blocker / "phantoms"), "--patients", "1")
+    assert code == 2 and "cannot write the phantoms" in err
+    code, _, err = run(capsys, "data", "acdc", str(tree), "--out", str(blocker / "cache"), *FAST)
+    assert code == 2 and "cannot write the ACDC cache" in err

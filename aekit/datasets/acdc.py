@@ -129,7 +129,11 @@ def read_patient(folder: str | Path) -> Patient:
     info_path = folder / "Info.cfg"
     if not info_path.is_file():
         raise DataError(f"{name}: Info.cfg is missing in {folder}; copy the folder again from ACDC")
-    info = parse_info(info_path.read_text(errors="replace"), source=f"{name}/Info.cfg")
+    try:
+        text = info_path.read_text(errors="replace")
+    except OSError as error:
+        raise DataError(f"{name}: Info.cfg cannot be read ({_one_line(error)})") from None
+    info = parse_info(text, source=f"{name}/Info.cfg")
     image, gt, spacing = {}, {}, None
     for phase in PHASES:
         image_path = _frame_path(folder, info[phase], phase)

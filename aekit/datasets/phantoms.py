@@ -362,10 +362,18 @@ def write_phantoms(
     marker = {"generator": "aekit phantoms", **_recipe(patients, seed, first_id)}
     marker["complete"] = False
     marker["groups"] = {patient_name(n): group_of(i, patients) for i, n in enumerate(numbers)}
-    _write_marker(out, marker)  # claims the folder first, so an interrupted run is ours to redo
-    jobs = [(out / patient_name(n), n, group_of(i, patients), seed) for i, n in enumerate(numbers)]
-    _run_jobs(jobs)
-    _write_marker(out, {**marker, "complete": True})
+    try:
+        _write_marker(out, marker)  # claims the folder first: an interrupted run is ours to redo
+        jobs = [
+            (out / patient_name(n), n, group_of(i, patients), seed) for i, n in enumerate(numbers)
+        ]
+        _run_jobs(jobs)
+        _write_marker(out, {**marker, "complete": True})
+    except OSError as error:
+        raise DataError(
+            f"cannot write the phantoms to {out} ({error}); choose a writable folder with about "
+            "5 MB free per patient"
+        ) from None
     return folders
 
 
