@@ -34,6 +34,68 @@ def _add_data_commands(commands) -> None:
     register_commands(verbs)
 
 
+def _grade(args: argparse.Namespace) -> int:
+    try:
+        from autograder.batch import run
+    except ImportError:
+        print(
+            "aekit grade needs the course's autograder package (instructors only).", file=sys.stderr
+        )
+        return 2
+    return run(args)
+
+
+def _add_grade_command(commands) -> None:
+    grade = commands.add_parser(
+        "grade",
+        help="grade submissions: results.json, feedback.html, grades.csv",
+        description=(
+            "Grade every submission of an assignment in a sandbox. SUBMITTED is nbgrader's "
+            "submitted/ folder (<student>/<assignment>/*.ipynb, or <student>/*.ipynb) or one "
+            "notebook. Writes OUT/<student>/results.json (Gradescope's format), "
+            "OUT/<student>/feedback.html and OUT/grades.csv."
+        ),
+    )
+    grade.add_argument("assignment", help="mnist_autoencoders or cardiac_autoencoders")
+    grade.add_argument("submitted", metavar="SUBMITTED", help="a submitted/ folder or one .ipynb")
+    grade.add_argument("--out", required=True, help="folder for the reports")
+    grade.add_argument(
+        "--jobs", type=int, default=1, help="submissions graded in parallel (default 1)"
+    )
+    grade.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default="cpu", help="where student code runs"
+    )
+    grade.add_argument("--force", action="store_true", help="regrade students already graded")
+    grade.add_argument("--timeout", type=float, default=30.0, help="seconds per check (default 30)")
+    grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    grade.set_defaults(handler=_grade)
+
+
+def _release(args: argparse.Namespace) -> int:
+    try:
+        from autograder.release import run
+    except ImportError:
+        print("aekit release needs nbgrader and the course's autograder package (instructors only).", file=sys.stderr)
+        return 2
+    return run(args)
+
+
+def _add_release_command(commands) -> None:
+    release = commands.add_parser(
+        "release",
+        help="regenerate release/ and solutions/ from source/ with nbgrader",
+        description="Generate the student notebooks (release/) and the solution notebooks "
+        "(solutions/: solutions in, hidden tests out) from source/ with nbgrader.",
+    )
+    release.add_argument("assignments", nargs="*", help="assignments (default: all in source/)")
+    release.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing: fail when release/ or solutions/ differ from a fresh generation or leak",
+    )
+    release.set_defaults(handler=_release)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aekit",
@@ -41,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_data_commands(commands)
+    _add_release_command(commands)
+    _add_grade_command(commands)
     return parser
 
 

@@ -17,7 +17,6 @@ from autograder.assignments import Assignment
 from autograder.reference import Reference
 from autograder.sandbox import ChildLost, Limits, Sandbox
 
-DEFAULT_LIMITS = Limits()
 STOPPING = {"timeout", "memory", "crashed"}  # outcomes after which an exercise's checks stop
 
 
@@ -72,7 +71,7 @@ def grade_notebook(
     reference: Reference,
     student: str,
     device: str = "cpu",
-    limits: Limits = DEFAULT_LIMITS,
+    limits: Limits = Limits(),
 ) -> Grade:
     """Grade the notebook at ``path``; an unreadable file scores 0 with a message."""
     start = time.perf_counter()
@@ -96,7 +95,7 @@ def grade_cells(
     cells: list[tuple[int, str]],
     reference: Reference,
     device: str = "cpu",
-    limits: Limits = DEFAULT_LIMITS,
+    limits: Limits = Limits(),
     forbidden: tuple[Path, ...] = (),
 ) -> tuple[list[CheckResult], list[str]]:
     """Results of every check of the assignment on these notebook cells, and loading notes."""

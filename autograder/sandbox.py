@@ -88,7 +88,9 @@ def _raise_fences(config: dict, scratch: Path) -> list[str]:
     isolation.limit_resources(memory)
     up.append("resource limits")
     readable = isolation.readable_roots([Path(config["aekit"])])
-    if isolation.become_nobody(scratch, [Path(sys.prefix), Path(sys.base_prefix), Path(config["aekit"])]):
+    if isolation.become_nobody(
+        scratch, [Path(sys.prefix), Path(sys.base_prefix), Path(config["aekit"])]
+    ):
         up.append("user nobody")
     if isolation.fence_files(readable, [scratch, Path(os.devnull)]):
         up.append(f"landlock (ABI {isolation.landlock_abi()})")

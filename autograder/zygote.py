@@ -37,8 +37,15 @@ class Zygote:
     def __init__(self, environment: dict[str, str]):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         command = [sys.executable, "-m", "autograder.zygote", str(theirs.fileno())]
+        # Silent: inside a Jupyter kernel any byte on stderr would land in (and zero) a grade cell.
+        quiet = None if os.environ.get("AEKIT_SANDBOX_DEBUG") == "1" else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            command, pass_fds=[theirs.fileno()], env=environment, close_fds=True
+            command,
+            pass_fds=[theirs.fileno()],
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=quiet,
+            stderr=quiet,
         )
         theirs.close()
         self.control = ours
@@ -80,7 +87,7 @@ def shared_zygote() -> Zygote:
 
 
 def _zygote_environment() -> dict[str, str]:
-    keep = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "PYTHONPATH", "VIRTUAL_ENV", "HOME")
+    keep = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "PYTHONPATH", "VIRTUAL_ENV", "HOME", "AEKIT_SANDBOX_DEBUG")
     environment = {key: os.environ[key] for key in keep if key in os.environ}
     environment.update(MPLBACKEND="Agg", OMP_NUM_THREADS="1", AEKIT_GRADING="1")
     return environment

@@ -1,0 +1,151 @@
+"""What grading writes: results.json (Gradescope's format), feedback.html and grades.csv.
+
+Feedback shows each check's title and, for a failed check, the message that names the likely
+mistake; it never contains test code, and every message is escaped and cut to a few lines.
+"""
+
+import csv
+import html
+import json
+from pathlib import Path
+
+import aekit
+from autograder.engine import Grade
+
+MESSAGE_CHARS = 600
+
+
+def results_json(grade: Grade) -> dict:
+    """The submission's results in Gradescope's autograder format."""
+    tests = []
+    for number, result in enumerate(grade.results, start=1):
+        tests.append(
+            {
+                "name": result.name,
+                "number": str(number),
+                "score": result.score,
+                "max_score": result.points,
+                "status": "passed" if result.passed else "failed",
+                "output": _cut(result.message),
+                "visibility": "visible",
+            }
+        )
+    return {
+        "score": grade.score,
+        "execution_time": round(grade.seconds, 3),
+        "output": summary_text(grade),
+        "output_format": "text",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+        "extra_data": {
+            "student_id": grade.student,
+            "assignment": grade.assignment,
+            "notebook": grade.notebook,
+            "sha256": grade.digest,
+            "max_score": grade.max_score,
+            "grader": f"aekit {aekit.__version__}",
+        },
+    }
+
+
+def summary_text(grade: Grade) -> str:
+    lines = [f"{grade.assignment}: {grade.score:g} / {grade.max_score:g} points"]
+    if grade.error:
+        lines.append(grade.error)
+    for exercise, score in grade.exercise_scores().items():
+        points = sum(result.points for result in grade.results if result.exercise == exercise)
+        lines.append(f"  {exercise}: {score:g} / {points:g}")
+    if grade.notes:
+        lines.append("While loading the notebook:")
+        lines += [f"  {_cut(note, 200)}" for note in grade.notes[:20]]
+    return "\n".join(lines)
+
+
+def feedback_html(grade: Grade) -> str:
+    """A self-contained page: the score, then each exercise with its checks."""
+    sections = []
+    for exercise in dict.fromkeys(result.exercise for result in grade.results):
+        results = [result for result in grade.results if result.exercise == exercise]
+        score = sum(result.score for result in results)
+        points = sum(result.points for result in results)
+        rows = "".join(_check_row(result) for result in results)
+        state = "full" if score == points else "none" if score == 0 else "part"
+        sections.append(
+            f'<section class="{state}"><h2><code>{html.escape(exercise)}</code>'
+            f'<span class="points">{score:g} / {points:g}</span></h2><ul>{rows}</ul></section>'
+        )
+    notes = ""
+    if grade.error or grade.notes:
+        items = "".join(
+            f"<li>{html.escape(_cut(note, 300))}</li>"
+            for note in ([grade.error] if grade.error else []) + grade.notes[:20]
+        )
+        notes = f'<section class="notes"><h2>Notes on your notebook</h2><ul>{items}</ul></section>'
+    return _PAGE.format(
+        title=html.escape(f"{grade.assignment}: feedback for {grade.student}"),
+        assignment=html.escape(grade.assignment),
+        student=html.escape(grade.student),
+        score=f"{grade.score:g}",
+        max_score=f"{grade.max_score:g}",
+        notes=notes,
+        sections="".join(sections),
+    )
+
+
+def _check_row(result) -> str:
+    mark, css = ("✓", "pass") if result.passed else ("✗", "fail")
+    hidden = ' <span class="tag">hidden check</span>' if result.hidden else ""
+    message = (
+        "" if result.passed else f'<div class="message">{html.escape(_cut(result.message))}</div>'
+    )
+    return f'<li class="{css}"><span class="mark">{mark}</span> {html.escape(result.title)}{hidden}{message}</li>'
+
+
+def _cut(text: str, limit: int = MESSAGE_CHARS) -> str:
+    text = text or ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def write_submission(grade: Grade, folder: Path) -> None:
+    """``results.json`` and ``feedback.html`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(
+        json.dumps(results_json(grade), indent=2, ensure_ascii=False) + "\n"
+    )
+    (folder / "feedback.html").write_text(feedback_html(grade), encoding="utf-8")
+
+
+def write_grades_csv(rows: list[tuple[str, float, float]], path: Path) -> None:
+    """``student_id,score,max_score``, one row per student, sorted by id."""
+    with open(path, "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["student_id", "score", "max_score"])
+        for student, score, max_score in sorted(rows):
+            writer.writerow([student, f"{score:g}", f"{max_score:g}"])
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
+header {{ border-bottom: 2px solid #ddd; margin-bottom: 1.5rem; }}
+.total {{ font-size: 2rem; font-weight: 600; }}
+section {{ border-left: 6px solid #ccc; padding: 0.2rem 1rem; margin: 1rem 0; background: #fafafa; }}
+section.full {{ border-color: #2ca02c; }} section.part {{ border-color: #ff9f1a; }}
+section.none {{ border-color: #d62728; }} section.notes {{ border-color: #888; }}
+h2 {{ font-size: 1.1rem; display: flex; justify-content: space-between; }}
+ul {{ list-style: none; padding-left: 0; }} li {{ margin: 0.35rem 0; }}
+.mark {{ display: inline-block; width: 1.2rem; font-weight: 700; }}
+.pass .mark {{ color: #2ca02c; }} .fail .mark {{ color: #d62728; }}
+.message {{ margin: 0.2rem 0 0.4rem 1.2rem; padding: 0.4rem 0.6rem; background: #fff4f4; border-radius: 4px; }}
+.tag {{ font-size: 0.75rem; color: #777; border: 1px solid #ccc; border-radius: 3px; padding: 0 0.3rem; }}
+</style></head>
+<body><header><h1>{assignment}</h1><p>Student: <code>{student}</code></p>
+<p class="total">{score} / {max_score}</p></header>
+{notes}{sections}
+<footer><p>Each exercise is graded on its own: a mistake in one exercise costs no points in another.
+Hidden checks test cases you did not see; their messages still say what to fix.</p></footer>
+</body></html>
+"""
