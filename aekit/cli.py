@@ -5,6 +5,7 @@ message and a non-zero exit code, never as a traceback.
 """
 
 import argparse
+import importlib
 import sys
 
 from aekit.datasets.errors import DataError
@@ -34,15 +35,22 @@ def _add_data_commands(commands) -> None:
     register_commands(verbs)
 
 
-def _grade(args: argparse.Namespace) -> int:
-    try:
-        from autograder.batch import run
-    except ImportError:
-        print(
-            "aekit grade needs the course's autograder package (instructors only).", file=sys.stderr
-        )
-        return 2
-    return run(args)
+def _instructor(module: str):
+    """A handler that runs ``autograder.<module>.run(args)``: the autograder package ships
+    with the course, not with the students' bundle, so it is imported only when needed."""
+
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            run = importlib.import_module(f"autograder.{module}").run
+        except ImportError as error:
+            print(
+                f"aekit {args.command} needs the course's autograder package ({error}).",
+                file=sys.stderr,
+            )
+            return 2
+        return run(args)
+
+    return handler
 
 
 def _add_grade_command(commands) -> None:
@@ -68,16 +76,7 @@ def _add_grade_command(commands) -> None:
     grade.add_argument("--force", action="store_true", help="regrade students already graded")
     grade.add_argument("--timeout", type=float, default=30.0, help="seconds per check (default 30)")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
-    grade.set_defaults(handler=_grade)
-
-
-def _release(args: argparse.Namespace) -> int:
-    try:
-        from autograder.release import run
-    except ImportError:
-        print("aekit release needs nbgrader and the course's autograder package (instructors only).", file=sys.stderr)
-        return 2
-    return run(args)
+    grade.set_defaults(handler=_instructor("batch"))
 
 
 def _add_release_command(commands) -> None:
@@ -93,7 +92,43 @@ def _add_release_command(commands) -> None:
         action="store_true",
         help="write nothing: fail when release/ or solutions/ differ from a fresh generation or leak",
     )
-    release.set_defaults(handler=_release)
+    release.set_defaults(handler=_instructor("release"))
+
+
+def _add_course_commands(commands) -> None:
+    gradescope = commands.add_parser(
+        "gradescope",
+        help="build a Gradescope autograder bundle (setup.sh, run_autograder)",
+        description="Build the zip Gradescope runs as is: setup.sh installs the pinned "
+        "dependencies, run_autograder grades /autograder/submission/ into "
+        "/autograder/results/results.json.",
+    )
+    gradescope.add_argument("assignment", help="mnist_autoencoders or cardiac_autoencoders")
+    gradescope.add_argument("--out", required=True, help="the zip to write, e.g. autograder.zip")
+    gradescope.set_defaults(handler=_instructor("gradescope"))
+
+    bundle = commands.add_parser(
+        "bundle",
+        help="assemble what students receive (release notebooks, aekit, environment.yml)",
+        description="Assemble the student bundle: the release notebooks, the aekit library with "
+        "its public checks, environment.yml and a student README; refuses to write one that leaks.",
+    )
+    bundle.add_argument("--out", required=True, help="a folder, or a path ending in .zip")
+    bundle.set_defaults(handler=_instructor("bundle"))
+
+    demo = commands.add_parser(
+        "demo",
+        help="the kit's main job in a minute or two: release, sample submissions, grade, report",
+    )
+    demo.add_argument("--out", default="demo", help="folder for the demo's course (default: demo/)")
+    demo.set_defaults(handler=_instructor("demo"))
+
+    notebooks = commands.add_parser(
+        "run-notebooks",
+        help="execute every source notebook top to bottom (fast mode under AEKIT_FAST=1)",
+    )
+    notebooks.add_argument("assignments", nargs="*", help="assignments (default: all in source/)")
+    notebooks.set_defaults(handler=_instructor("notebooks"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_commands(commands)
     _add_release_command(commands)
     _add_grade_command(commands)
+    _add_course_commands(commands)
     return parser
 
 
