@@ -173,8 +173,13 @@ def execute(
     skip: frozenset[tuple[int, int]] = frozenset(),
     seconds: float = STATEMENT_SECONDS,
     before: Callable[[Statement], None] = lambda statement: None,
+    slow: list[tuple[int, int]] | None = None,
 ) -> list[str]:
-    """Run the statements marked to run, in order, into ``namespace``; return notes."""
+    """Run the statements marked to run, in order, into ``namespace``; return notes.
+
+    The keys of statements cut by the soft limit are appended to ``slow``, so a reload can
+    skip them at once.
+    """
     notes = []
     for statement in statements:
         if not statement.runs or statement.key in skip:
@@ -187,6 +192,8 @@ def execute(
             with soft_limit(seconds):
                 exec(code, namespace)  # noqa: S102 - the point of a notebook loader
         except StatementTimeout:
+            if slow is not None:
+                slow.append(statement.key)
             notes.append(
                 f"{where(statement)}: skipped `{first_line(statement)}`: still running after {seconds:g} s"
             )

@@ -126,14 +126,16 @@ class _Worker:
             connection.send_bytes(transport.pack({"op": "progress", "at": list(statement.key)}))
 
         skip = frozenset(tuple(key) for key in request["skip"])
+        slow: list[tuple[int, int]] = []
         notes += loader.execute(
             statements,
             self.namespace,
             skip=skip,
             seconds=request["statement_seconds"],
             before=report,
+            slow=slow,
         )
-        return {"op": "loaded", "notes": notes, "fences": self.fences}
+        return {"op": "loaded", "notes": notes, "fences": self.fences, "slow": slow}
 
     def inject(self, request: dict) -> dict:
         """Replace the student's pieces by the reference's, for grading composite exercises."""
@@ -210,6 +212,8 @@ class Sandbox:
                         current = tuple(reply["at"])
                         continue
                     self.notes += [str(note) for note in reply.get("notes", [])]
+                    # Statements cut by the soft limit are skipped at once by later reloads.
+                    self.skip |= {(int(cell), int(line)) for cell, line in reply.get("slow", [])}
                     self.fences = [str(fence) for fence in reply.get("fences", [])]
                     break
             except ChildLost as lost:
@@ -221,12 +225,21 @@ class Sandbox:
                 ):
                     raise
                 self.skip.add(current)
-                self.notes.append(f"cell {current[0]}, line {current[1]}: skipped: {lost}")
+                self.notes.append(
+                    f"cell {current[0]}, line {current[1]}: skipped `{self._line(current)}`: {lost}"
+                )
                 self.restarts += 1
                 continue
             if self.injected is not None:
                 self._request(self.injected, self.limits.check_seconds)
             return
+
+    def _line(self, key: tuple[int, int]) -> str:
+        """The source line at (cell, line), shortened, for notes."""
+        source = dict(self.cells).get(key[0], "")
+        lines = source.splitlines()
+        text = lines[key[1] - 1].strip() if 0 < key[1] <= len(lines) else ""
+        return text if len(text) <= 60 else text[:57] + "..."
 
     def inject(self, imports: str, sources: dict[str, str]) -> None:
         """Swap in reference pieces now, and again in every child started later."""
@@ -260,6 +273,11 @@ class Sandbox:
         except ChildLost as lost:
             self._stop()
             return "error", {"kind": lost.kind, "message": str(lost)}
+        if reply.get("op") == "failed":  # the probe machinery itself tripped over the code
+            return "error", {
+                "kind": "crashed",
+                "message": f"The check could not run: {reply.get('message')}",
+            }
         if reply.get("op") != "outcome" or reply.get("status") not in {"observed", "error"}:
             return "error", {"kind": "mismatch", "message": "The sandbox answered out of turn."}
         return reply["status"], reply.get("payload")

@@ -13,7 +13,6 @@ the autograder runs the same classes, public and hidden, through its sandbox.
 """
 
 import sys
-import traceback
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -173,30 +172,38 @@ def run_probe(check: Check, namespace: Mapping[str, Any], device="cpu") -> Outco
 
 def raised(error: BaseException) -> dict[str, str]:
     """Details of an exception raised by the student's code, with where it happened."""
-    frame = student_frame(error)
-    where = ""
-    if frame is not None and frame.filename.startswith("<cell "):
-        where = f"in `{frame.name}`, {frame.filename.strip('<>')}, line {frame.lineno}"
-    elif frame is not None:
-        where = f"in `{frame.name}`, line {frame.lineno}"
+    found = student_frame(error)
+    where, function = "", ""
+    if found is not None:
+        code, line = found
+        function, filename = code.co_qualname, code.co_filename
+        cell = f"{filename.strip('<>')}, " if filename.startswith("<cell ") else ""
+        where = f"in `{function}`, {cell}line {line}"
     return {
         "kind": "raised",
         "type": type(error).__name__,
         "message": " ".join(str(error).split())[:500],
         "where": where,
-        "function": frame.name if frame is not None else "",
+        "function": function,
     }
 
 
-def student_frame(error: BaseException) -> traceback.FrameSummary | None:
-    """The innermost frame of notebook code: a ``<cell N>`` of the autograder's loader, or
-    any frame outside the installed libraries and this kit (a cell of a live kernel)."""
+def student_frame(error: BaseException):
+    """(code, line) of the innermost frame of notebook code: a ``<cell N>`` of the
+    autograder's loader or, in a live kernel, the innermost frame outside the installed
+    libraries and this kit."""
+    frames, tb = [], error.__traceback__
+    while tb is not None:
+        frames.append((tb.tb_frame.f_code, tb.tb_lineno))
+        tb = tb.tb_next
+    frames.reverse()
+    cells = [frame for frame in frames if frame[0].co_filename.startswith("<cell ")]
+    if cells:
+        return cells[0]
     library = (str(Path(torch.__file__).parents[1]), str(Path(__file__).parents[1]))
     library += (sys.prefix, sys.base_prefix)
-    for frame in reversed(traceback.extract_tb(error.__traceback__)):
-        if frame.filename.startswith("<cell ") or not frame.filename.startswith(library):
-            return frame
-    return None
+    outside = (frame for frame in frames if not frame[0].co_filename.startswith(library))
+    return next(outside, None)
 
 
 def explain(details: Mapping[str, str], exercise: str) -> str:

@@ -98,10 +98,12 @@ class DecoderValues(ReferenceCheck):
         return {"x_hat": filled_forward(bench, decoder, bench.randn(6, 3, scale=2.0), 3)}
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
+        want = reference["x_hat"]
         return expect_close(
             seen["x_hat"],
-            reference["x_hat"],
+            want,
             "With the same weights, the output",
+            mistakes=[(torch.logit(want), "the final Sigmoid is missing.")],
             otherwise="Put a ReLU after the first two Linear layers and a Sigmoid after the last.",
         )
 
@@ -616,7 +618,7 @@ class VaeBeta(ReferenceCheck):
     title = "weighs only the KL term by beta (beta = 0 and beta = 4)"
 
     def probe(self, bench: Bench) -> dict:
-        return {f"loss_{beta}": vae_pass(bench, beta)["loss"] for beta in (0, 4)}
+        return {f"loss_{beta}": vae_pass(bench, beta)["loss"] for beta in (0, 1, 4)}
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
         for beta in (0, 4):
@@ -624,6 +626,7 @@ class VaeBeta(ReferenceCheck):
                 seen[f"loss_{beta}"],
                 reference[f"loss_{beta}"],
                 f"With beta = {beta} the loss",
+                mistakes=[(reference["loss_1"], "beta is ignored: multiply the KL term by beta.")],
                 otherwise="loss = (reconstruction_loss + beta * kl_divergence).mean(): beta multiplies the KL only.",
             )
             if not verdict.passed:

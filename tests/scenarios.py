@@ -1,0 +1,435 @@
+"""Scenario submissions for the grader's tests, built from the committed notebooks.
+
+Each scenario is a notebook a student could hand in, named for what it is, with the exact
+score it must get per exercise. They are built from ``solutions/`` (a perfect student) and
+``release/`` (an untouched one) by replacing or adding cells, so no solution is written twice.
+"""
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Scenario:
+    """A named submission and the points it must get (exercises not listed: full marks)."""
+
+    name: str
+    notebook: dict | str  # a notebook document, or raw file text (for unreadable files)
+    expected: dict[str, float] = field(default_factory=dict)
+    file_name: str | None = None  # default: the assignment's notebook name
+    total: float | None = None  # when every exercise is expected to score 0
+
+    def write(self, folder: Path, assignment: str) -> Path:
+        """Write as ``folder/<name>/<assignment>/<file>`` (nbgrader's submitted/ layout)."""
+        target = folder / self.name / assignment
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / (self.file_name or f"{assignment}.ipynb")
+        text = (
+            self.notebook if isinstance(self.notebook, str) else json.dumps(self.notebook, indent=1)
+        )
+        path.write_text(text)
+        return path
+
+
+def load(kind: str, assignment: str) -> dict:
+    """The committed ``release`` or ``solutions`` notebook of ``assignment``."""
+    return json.loads((ROOT / kind / assignment / f"{assignment}.ipynb").read_text())
+
+
+def replace(notebook: dict, grade_id: str, source: str) -> dict:
+    """A copy of ``notebook`` whose cell ``grade_id`` holds ``source``."""
+    notebook = copy.deepcopy(notebook)
+    cell = next(cell for cell in notebook["cells"] if _grade_id(cell) == grade_id)
+    cell["source"] = source.strip("\n")
+    return notebook
+
+
+def edit(notebook: dict, grade_id: str, old: str, new: str) -> dict:
+    """A copy of ``notebook`` with ``old`` replaced by ``new`` in cell ``grade_id``."""
+    cell = next(cell for cell in notebook["cells"] if _grade_id(cell) == grade_id)
+    source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    if old not in source:
+        raise ValueError(f"{old!r} is not in cell {grade_id}")
+    return replace(notebook, grade_id, source.replace(old, new))
+
+
+def insert_after(notebook: dict, grade_id: str, source: str) -> dict:
+    """A copy with a new code cell holding ``source`` after cell ``grade_id``."""
+    notebook = copy.deepcopy(notebook)
+    index = next(i for i, cell in enumerate(notebook["cells"]) if _grade_id(cell) == grade_id)
+    cell = {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {},
+        "outputs": [],
+        "source": source.strip("\n"),
+    }
+    cell["id"] = f"student-{index}"
+    notebook["cells"].insert(index + 1, cell)
+    return notebook
+
+
+def strip_metadata(notebook: dict) -> dict:
+    """A copy without nbgrader metadata and without cell ids (as some editors save)."""
+    notebook = copy.deepcopy(notebook)
+    notebook["nbformat_minor"] = 4
+    for cell in notebook["cells"]:
+        cell["metadata"] = {}
+        cell.pop("id", None)
+    return notebook
+
+
+def only_code(notebook: dict) -> dict:
+    """A copy without markdown cells and without the check cells."""
+    notebook = copy.deepcopy(notebook)
+    notebook["cells"] = [
+        cell
+        for cell in notebook["cells"]
+        if cell["cell_type"] == "code" and not _grade_id(cell).startswith("check_")
+    ]
+    return notebook
+
+
+def _grade_id(cell: dict) -> str:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """The solution with one typical mistake in one exercise, and that exercise's exact score.
+
+    Every other exercise must keep full marks: one mistake costs points once.
+    """
+
+    exercise: str
+    name: str  # what the mistake is, e.g. "kl-wrong-sign"
+    old: str  # text of the solution cell to replace...
+    new: str  # ...by this
+    score: float
+
+    def scenario(self, assignment: str) -> Scenario:
+        notebook = edit(load("solutions", assignment), self.exercise, self.old, self.new)
+        return Scenario(f"mutant-{self.name}", notebook, {self.exercise: self.score})
+
+
+# --- the mnist_autoencoders scenarios -----------------------------------------------------------
+
+MNIST = "mnist_autoencoders"
+
+MNIST_MUTANTS = [
+    Mutant(
+        "make_encoder",
+        "encoder-final-relu",
+        "nn.Linear(64, latent_dim),",
+        "nn.Linear(64, latent_dim), nn.ReLU(),",
+        1.0,
+    ),
+    Mutant(
+        "make_encoder",
+        "encoder-hardcoded-sizes",
+        "nn.Linear(in_features, 128)",
+        "nn.Linear(784, 128)",
+        1.0,
+    ),
+    Mutant(
+        "make_decoder",
+        "decoder-no-sigmoid",
+        "nn.Linear(128, out_features),\n        nn.Sigmoid(),",
+        "nn.Linear(128, out_features),",
+        1.0,
+    ),
+    Mutant("reconstruction_loss", "bce-mean-over-pixels", ".sum(dim=1)", ".mean(dim=1)", 0.5),
+    Mutant(
+        "reconstruction_loss",
+        "bce-flattens-images-only",
+        "per_pixel.reshape(len(x), -1).sum(dim=1)",
+        "per_pixel.sum(dim=(1, 2, 3))",
+        1.5,
+    ),
+    Mutant(
+        "autoencoder_forward",
+        "ae-sum-over-batch",
+        "reconstruction_loss(x_hat, x).mean()",
+        "reconstruction_loss(x_hat, x).sum()",
+        1.0,
+    ),
+    Mutant(
+        "VAEEncoder",
+        "encoder-one-head",
+        "self.logvar_head(features)",
+        "self.mu_head(features)",
+        1.5,
+    ),
+    Mutant(
+        "reparameterize",
+        "reparam-std-is-exp-logvar",
+        "torch.exp(0.5 * logvar)",
+        "torch.exp(logvar)",
+        1.5,
+    ),
+    Mutant(
+        "reparameterize",
+        "reparam-noise-on-cpu",
+        "torch.randn_like(mu)",
+        "torch.randn(mu.shape)",
+        2.5,
+    ),
+    Mutant("kl_divergence", "kl-wrong-sign", "return -0.5 *", "return 0.5 *", 1.0),
+    Mutant("kl_divergence", "kl-missing-half", "return -0.5 *", "return -1.0 *", 1.0),
+    Mutant("vae_forward", "vae-decodes-mu", "x_hat = decoder(z)", "x_hat = decoder(mu)", 1.5),
+    Mutant(
+        "vae_forward",
+        "vae-beta-ignored",
+        "+ beta * kl_divergence(mu, logvar)",
+        "+ kl_divergence(mu, logvar)",
+        2.0,
+    ),
+    Mutant(
+        "interpolate",
+        "interp-excludes-end",
+        "torch.linspace(0.0, 1.0, steps,",
+        "torch.linspace(0.0, 1.0, steps + 1,",
+        0.0,
+    ),
+]
+
+MNIST_EXERCISES = (
+    "make_encoder",
+    "make_decoder",
+    "reconstruction_loss",
+    "autoencoder_forward",
+    "VAEEncoder",
+    "reparameterize",
+    "kl_divergence",
+    "vae_forward",
+    "interpolate",
+)
+NOTHING = {exercise: 0.0 for exercise in MNIST_EXERCISES}
+
+WRITTEN_DIFFERENTLY = {
+    "make_encoder": """
+class Encoder(nn.Module):
+    def __init__(self, in_features, latent_dim):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(in_features, 128), nn.Linear(128, 64)
+        self.out = nn.Linear(64, latent_dim)
+
+    def forward(self, x):
+        return self.out(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+def make_encoder(in_features: int = 784, latent_dim: int = 32) -> nn.Module:
+    print("building an encoder")  # a leftover debug print
+    return Encoder(in_features, latent_dim)
+""",
+    "make_decoder": """
+def make_decoder(out_features: int = 784, latent_dim: int = 32) -> nn.Module:
+    return mlp([latent_dim, 64, 128, out_features], last=nn.Sigmoid())
+""",
+    "reconstruction_loss": """
+def reconstruction_loss(x_hat, x):
+    x_hat, x = x_hat.reshape(x.shape[0], -1), x.reshape(x.shape[0], -1)
+    log_p = torch.log(x_hat.clamp_min(1e-12))
+    log_not_p = torch.log((1 - x_hat).clamp_min(1e-12))
+    return -(x * log_p + (1 - x) * log_not_p).sum(-1)
+""",
+    "reparameterize": """
+def reparameterize(mu, logvar):
+    warnings.warn("sampling", UserWarning)
+    return torch.distributions.Normal(mu, torch.exp(logvar / 2)).rsample()
+""",
+    "kl_divergence": """
+def kl_divergence(mu, logvar):
+    posterior = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    prior = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    return torch.distributions.kl_divergence(posterior, prior).sum(dim=-1)
+""",
+    "vae_forward": """
+def vae_forward(encoder, decoder, x, beta=1.0):
+    flat = x.view(x.size(0), -1)
+    mu, logvar = encoder(flat)
+    x_hat = decoder(reparameterize(mu, logvar)).view_as(x)
+    per_image = reconstruction_loss(x_hat, x) + beta * kl_divergence(mu, logvar)
+    print("loss", per_image.mean().item())
+    return torch.mean(per_image), x_hat
+""",
+    "interpolate": """
+def interpolate(z_start, z_end, steps):
+    rows = [z_start + (z_end - z_start) * (i / (steps - 1)) for i in range(steps)]
+    return torch.stack(rows)
+""",
+}
+HELPER_CELL = '''
+import warnings
+
+
+def mlp(sizes, last=None):
+    """A student's own helper: Linear layers with ReLUs between them."""
+    layers = []
+    for index, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if index < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    if last is not None:
+        layers.append(last)
+    return nn.Sequential(*layers)
+'''
+
+
+def written_differently() -> dict:
+    """Correct solutions in other styles, with a helper cell of the student's own."""
+    notebook = load("solutions", MNIST)
+    for exercise, source in WRITTEN_DIFFERENTLY.items():
+        notebook = replace(notebook, exercise, source)
+    return insert_after(notebook, "make_encoder", HELPER_CELL)
+
+
+def stalling() -> dict:
+    """Leftovers that would stall a naive grader: training loops, sleep, input(), a stubborn loop."""
+    notebook = load("solutions", MNIST)
+    notebook = insert_after(
+        notebook,
+        "interpolate",
+        """
+import time
+for epoch in range(10**9):
+    time.sleep(1)
+name = input("What is your name? ")
+time.sleep(3600)
+pause = time.sleep(3600)
+
+
+def stubborn():
+    while True:
+        try:
+            time.sleep(10)
+        except BaseException:
+            pass
+
+
+result = stubborn()
+""",
+    )
+    return edit(
+        notebook,
+        "kl_divergence",
+        "    return -0.5 *",
+        "    while True:\n        pass\n    return -0.5 *",
+    )
+
+
+def crashing() -> dict:
+    """os.abort() at load time and a segfault inside reparameterize."""
+    notebook = insert_after(
+        load("solutions", MNIST), "make_decoder", "import os\nboom = os.abort()"
+    )
+    return edit(
+        notebook,
+        "reparameterize",
+        "    eps = torch.randn_like(mu)",
+        "    import ctypes\n    ctypes.string_at(0)\n    eps = torch.randn_like(mu)",
+    )
+
+
+def flooding() -> dict:
+    """Megabytes of output at load time and inside an exercise."""
+    notebook = insert_after(
+        load("solutions", MNIST),
+        "make_decoder",
+        'spam = [print("spam " * 100) for _ in range(100_000)]',
+    )
+    return edit(
+        notebook,
+        "kl_divergence",
+        "    return -0.5 *",
+        '    for _ in range(20_000):\n        print("x" * 200)\n    return -0.5 *',
+    )
+
+
+def tampering(planted: Path) -> dict:
+    """Attacks on the grader, each in its own exercise (see the expected scores)."""
+    notebook = load("solutions", MNIST)
+    source = ROOT / "source" / MNIST / f"{MNIST}.ipynb"
+    notebook = insert_after(
+        notebook,
+        "make_encoder",
+        f"""
+import json
+import sys
+import torch.testing
+import aekit.checks.compare
+torch.allclose = lambda *args, **kwargs: True
+torch.testing.assert_close = lambda *args, **kwargs: None
+aekit.checks.compare.is_close = lambda *args, **kwargs: True
+fake = print(json.dumps({{"score": 21, "tests": []}}))
+planted = open({str(planted)!r}, "w").write('{{"score": 21}}')
+""",
+    )
+    notebook = replace(
+        notebook,
+        "make_encoder",
+        """
+def make_encoder(in_features: int = 784, latent_dim: int = 32) -> nn.Module:
+    from autograder.reference import load_reference
+    from autograder.assignments import get_assignment
+    return load_reference(get_assignment("mnist_autoencoders")).namespace["make_encoder"](in_features, latent_dim)
+""",
+    )
+    notebook = edit(
+        notebook,
+        "make_decoder",
+        "    return nn.Sequential(",
+        "    import os\n    os._exit(0)\n    return nn.Sequential(",
+    )
+    notebook = replace(
+        notebook,
+        "reparameterize",
+        f"""
+def reparameterize(mu, logvar):
+    cells = json.load(open({str(source)!r}))["cells"]
+    solution = [c for c in cells if c["metadata"].get("nbgrader", {{}}).get("grade_id") == "reparameterize"]
+    namespace = {{"torch": torch}}
+    exec("".join(solution[0]["source"]), namespace)
+    return namespace["reparameterize"](mu, logvar)
+""",
+    )
+    notebook = edit(notebook, "kl_divergence", "return -0.5 *", "return 0.5 *")
+    notebook = edit(notebook, "interpolate", "    weights =", "    sys.exit(0)\n    weights =")
+    return edit(
+        notebook,
+        "vae_forward",
+        "    return loss.mean(), x_hat",
+        '    print("All tests passed! Score: 21/21")\n    return loss.mean(), x_hat',
+    )
+
+
+def mnist_scenarios(planted: Path) -> list[Scenario]:
+    """Every mnist_autoencoders scenario with its exact expected points per exercise."""
+    solution = load("solutions", MNIST)
+    return [
+        Scenario("solution", solution),
+        Scenario("untouched-release", load("release", MNIST), dict(NOTHING)),
+        Scenario("renamed", solution, file_name="mnist_autoencoders (1).ipynb"),
+        Scenario("stripped-metadata", strip_metadata(solution), file_name="homework.ipynb"),
+        Scenario("code-only", only_code(solution)),
+        Scenario("written-differently", written_differently()),
+        Scenario("stalling", stalling(), {"kl_divergence": 0.0}),
+        Scenario("crashing", crashing(), {"reparameterize": 0.0}),
+        Scenario("flooding", flooding()),
+        Scenario(
+            "tampering",
+            tampering(planted),
+            {
+                "make_encoder": 0.0,
+                "make_decoder": 0.0,
+                "reparameterize": 0.0,
+                "kl_divergence": 1.0,
+                "interpolate": 0.0,
+            },
+        ),
+        Scenario("unreadable", "{ this is not a notebook", dict(NOTHING)),
+    ] + [mutant.scenario(MNIST) for mutant in MNIST_MUTANTS]
