@@ -176,7 +176,7 @@ def raised(error: BaseException) -> dict[str, str]:
     where, function = "", ""
     if found is not None:
         code, line = found
-        function, filename = code.co_qualname, code.co_filename
+        function, filename = code.co_qualname.rpartition("<locals>.")[2], code.co_filename
         cell = f"{filename.strip('<>')}, " if filename.startswith("<cell ") else ""
         where = f"in `{function}`, {cell}line {line}"
     return {

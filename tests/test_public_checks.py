@@ -1,0 +1,64 @@
+"""The public checks students run: they accept the solution and teach on typical mistakes."""
+
+import pytest
+import torch
+from scenarios import MNIST_EXERCISES
+
+from aekit.checks import ChecksFailed, check, public_checks, render
+from autograder.assignments import get_assignment
+from autograder.loader import read_cells
+from autograder.reference import load_quietly
+
+
+@pytest.fixture(scope="module")
+def solution() -> dict:
+    return load_quietly(read_cells(get_assignment("mnist_autoencoders").notebook))
+
+
+@pytest.mark.parametrize("exercise", MNIST_EXERCISES)
+def test_the_solution_passes_every_public_check(solution, exercise):
+    results = check(exercise, solution)
+    assert results and all(result.verdict.passed for result in results)
+
+
+def test_a_wrong_kl_sign_is_rejected_with_the_reason(solution, capsys):
+    namespace = dict(solution)
+    namespace["kl_divergence"] = lambda mu, logvar: 0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp(), dim=1)
+    with pytest.raises(ChecksFailed, match="1 of 3 public checks of kl_divergence failed"):
+        check("kl_divergence", namespace)
+    assert "your KL is negative: check the sign" in capsys.readouterr().out
+
+
+def test_noise_made_on_the_default_device_is_caught_on_a_cpu_machine(solution, capsys):
+    namespace = dict(solution)
+    namespace["reparameterize"] = lambda mu, logvar: mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape)
+    with pytest.raises(ChecksFailed):
+        check("reparameterize", namespace)
+    assert "On a GPU runner this code would mix devices" in capsys.readouterr().out
+
+
+def test_a_stub_says_it_is_not_implemented(capsys):
+    def interpolate(z_start, z_end, steps):
+        raise NotImplementedError()
+
+    with pytest.raises(ChecksFailed):
+        check("interpolate", {"interpolate": interpolate})
+    assert "`interpolate` is not implemented yet" in capsys.readouterr().out
+
+
+def test_under_nbgrader_autograde_a_failure_prints_but_does_not_raise(monkeypatch, capsys):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    results = check("interpolate", {})
+    assert not results[0].verdict.passed
+    assert "`interpolate` is not defined" in capsys.readouterr().out
+
+
+def test_public_checks_never_need_the_reference():
+    for exercise in MNIST_EXERCISES:
+        assert all(not c.needs_reference and not c.hidden for c in public_checks(exercise))
+
+
+def test_the_report_reads_as_a_checklist(solution):
+    text = render("kl_divergence", check("kl_divergence", solution))
+    assert text.splitlines()[0] == "kl_divergence: 3 of 3 public checks passed"
+    assert "✓ is 0 when mu = 0 and logvar = 0 (q is the prior)" in text
