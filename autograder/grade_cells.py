@@ -38,7 +38,9 @@ def hidden_checks(assignment: str, exercise: str, folder: Path | str = ".") -> f
         return 0.0
     results = [result for result in grade.results if result.exercise == exercise]
     score = sum(result.score for result in results)
-    print(f"{exercise}: {score:g} / {sum(result.points for result in results):g} points (autograder)")
+    print(
+        f"{exercise}: {score:g} / {sum(result.points for result in results):g} points (autograder)"
+    )
     for result in results:
         print(f"  {'✓' if result.passed else '✗'} {result.title}")
         if not result.passed:
@@ -53,7 +55,9 @@ def notebook_in(folder: Path, assignment: str) -> Path:
         return named
     notebooks = sorted(folder.glob("*.ipynb"))
     if len(notebooks) != 1:
-        raise FileNotFoundError(f"expected one notebook in {folder.resolve()}, found {len(notebooks)}")
+        raise FileNotFoundError(
+            f"expected one notebook in {folder.resolve()}, found {len(notebooks)}"
+        )
     return notebooks[0]
 
 

@@ -40,16 +40,22 @@ def generate(assignments: list[str], into: Path) -> list[str]:
 def _nbgrader(course: Path, verb: str, name: str) -> list[str]:
     """Run one nbgrader verb in the scratch course; its error log when it fails."""
     command = [sys.executable, "-m", "nbgrader", verb, name, "--force", "--log-level=ERROR"]
-    result = subprocess.run(command, cwd=course, capture_output=True, text=True, timeout=600, env=tool_environment())
+    result = subprocess.run(
+        command, cwd=course, capture_output=True, text=True, timeout=600, env=tool_environment()
+    )
     if result.returncode != 0:
-        return [f"{name}: nbgrader {verb} failed: {(result.stderr or result.stdout).strip()[-1000:]}"]
+        return [
+            f"{name}: nbgrader {verb} failed: {(result.stderr or result.stdout).strip()[-1000:]}"
+        ]
     return []
 
 
 def tool_environment() -> dict[str, str]:
     """This environment with the interpreter's bin/ first on PATH: nbgrader runs ``alembic``."""
     environment = dict(os.environ)
-    environment["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), environment.get("PATH", "")])
+    environment["PATH"] = os.pathsep.join(
+        [str(Path(sys.executable).parent), environment.get("PATH", "")]
+    )
     return environment
 
 
@@ -69,7 +75,9 @@ def differences(left: Path, right: Path) -> list[str]:
 
 
 def run(args) -> int:
-    names = args.assignments or [name for name in ASSIGNMENTS if (COURSE_ROOT / "source" / name).exists()]
+    names = args.assignments or [
+        name for name in ASSIGNMENTS if (COURSE_ROOT / "source" / name).exists()
+    ]
     if not args.check:
         errors = generate(names, COURSE_ROOT)
         for error in errors:

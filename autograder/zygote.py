@@ -87,7 +87,16 @@ def shared_zygote() -> Zygote:
 
 
 def _zygote_environment() -> dict[str, str]:
-    keep = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "PYTHONPATH", "VIRTUAL_ENV", "HOME", "AEKIT_SANDBOX_DEBUG")
+    keep = (
+        "PATH",
+        "LANG",
+        "LC_ALL",
+        "CUDA_VISIBLE_DEVICES",
+        "PYTHONPATH",
+        "VIRTUAL_ENV",
+        "HOME",
+        "AEKIT_SANDBOX_DEBUG",
+    )
     environment = {key: os.environ[key] for key in keep if key in os.environ}
     environment.update(MPLBACKEND="Agg", OMP_NUM_THREADS="1", AEKIT_GRADING="1")
     return environment

@@ -6,9 +6,11 @@ score it must get per exercise. They are built from ``solutions/`` (a perfect st
 """
 
 import copy
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from autograder import samples
+from autograder.samples import edit, grade_id, insert_after, load, replace
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,56 +23,10 @@ class Scenario:
     notebook: dict | str  # a notebook document, or raw file text (for unreadable files)
     expected: dict[str, float] = field(default_factory=dict)
     file_name: str | None = None  # default: the assignment's notebook name
-    total: float | None = None  # when every exercise is expected to score 0
 
     def write(self, folder: Path, assignment: str) -> Path:
         """Write as ``folder/<name>/<assignment>/<file>`` (nbgrader's submitted/ layout)."""
-        target = folder / self.name / assignment
-        target.mkdir(parents=True, exist_ok=True)
-        path = target / (self.file_name or f"{assignment}.ipynb")
-        text = (
-            self.notebook if isinstance(self.notebook, str) else json.dumps(self.notebook, indent=1)
-        )
-        path.write_text(text)
-        return path
-
-
-def load(kind: str, assignment: str) -> dict:
-    """The committed ``release`` or ``solutions`` notebook of ``assignment``."""
-    return json.loads((ROOT / kind / assignment / f"{assignment}.ipynb").read_text())
-
-
-def replace(notebook: dict, grade_id: str, source: str) -> dict:
-    """A copy of ``notebook`` whose cell ``grade_id`` holds ``source``."""
-    notebook = copy.deepcopy(notebook)
-    cell = next(cell for cell in notebook["cells"] if _grade_id(cell) == grade_id)
-    cell["source"] = source.strip("\n")
-    return notebook
-
-
-def edit(notebook: dict, grade_id: str, old: str, new: str) -> dict:
-    """A copy of ``notebook`` with ``old`` replaced by ``new`` in cell ``grade_id``."""
-    cell = next(cell for cell in notebook["cells"] if _grade_id(cell) == grade_id)
-    source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-    if old not in source:
-        raise ValueError(f"{old!r} is not in cell {grade_id}")
-    return replace(notebook, grade_id, source.replace(old, new))
-
-
-def insert_after(notebook: dict, grade_id: str, source: str) -> dict:
-    """A copy with a new code cell holding ``source`` after cell ``grade_id``."""
-    notebook = copy.deepcopy(notebook)
-    index = next(i for i, cell in enumerate(notebook["cells"]) if _grade_id(cell) == grade_id)
-    cell = {
-        "cell_type": "code",
-        "execution_count": None,
-        "metadata": {},
-        "outputs": [],
-        "source": source.strip("\n"),
-    }
-    cell["id"] = f"student-{index}"
-    notebook["cells"].insert(index + 1, cell)
-    return notebook
+        return samples.write(self.notebook, folder, self.name, assignment, self.file_name)
 
 
 def strip_metadata(notebook: dict) -> dict:
@@ -89,13 +45,9 @@ def only_code(notebook: dict) -> dict:
     notebook["cells"] = [
         cell
         for cell in notebook["cells"]
-        if cell["cell_type"] == "code" and not _grade_id(cell).startswith("check_")
+        if cell["cell_type"] == "code" and not grade_id(cell).startswith("check_")
     ]
     return notebook
-
-
-def _grade_id(cell: dict) -> str:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,9 @@ GRADESCOPE_SCHEMA = {
                     "name": {"type": "string"},
                     "number": {"type": "string"},
                     "output": {"type": "string"},
-                    "visibility": {"enum": ["hidden", "after_due_date", "after_published", "visible"]},
+                    "visibility": {
+                        "enum": ["hidden", "after_due_date", "after_published", "visible"]
+                    },
                 },
                 "additionalProperties": False,
             },
@@ -74,7 +76,12 @@ def graded(tmp_path_factory, reference, planted):
     (submitted / "no-notebook" / MNIST).mkdir(parents=True)
     out = tmp_path_factory.mktemp("out")
     rows = grade_all(submitted, out, reference, jobs=2, limits=LIMITS, progress=False)
-    return {"submitted": submitted, "out": out, "rows": rows, "scenarios": {s.name: s for s in scenarios}}
+    return {
+        "submitted": submitted,
+        "out": out,
+        "rows": rows,
+        "scenarios": {s.name: s for s in scenarios},
+    }
 
 
 def exercise_points(results: dict) -> dict[str, float]:
@@ -95,7 +102,9 @@ SCENARIO_NAMES = [scenario.name for scenario in mnist_scenarios(Path("unused"))]
 @pytest.mark.parametrize("name", SCENARIO_NAMES)
 def test_scenario_gets_its_exact_score(graded, name):
     scenario: Scenario = graded["scenarios"][name]
-    expected = {exercise: ASSIGNMENT.points(exercise) for exercise in MNIST_EXERCISES} | scenario.expected
+    expected = {
+        exercise: ASSIGNMENT.points(exercise) for exercise in MNIST_EXERCISES
+    } | scenario.expected
     results = results_of(graded, name)
     assert exercise_points(results) == expected
     assert results["score"] == sum(expected.values())
@@ -132,10 +141,16 @@ def test_grades_csv_has_one_row_per_student(graded):
 def test_failed_checks_teach(graded):
     """A failed check names the likely mistake, not 'assert failed'."""
     results = results_of(graded, "mutant-kl-wrong-sign")
-    known = next(test for test in results["tests"] if test["name"].startswith("kl_divergence: gives 2"))
+    known = next(
+        test for test in results["tests"] if test["name"].startswith("kl_divergence: gives 2")
+    )
     assert "check the sign" in known["output"]
     results = results_of(graded, "mutant-reparam-std-is-exp-logvar")
-    assert any("exp(logvar / 2)" in test["output"] for test in results["tests"] if test["status"] == "failed")
+    assert any(
+        "exp(logvar / 2)" in test["output"]
+        for test in results["tests"]
+        if test["status"] == "failed"
+    )
 
 
 def test_tampering_cannot_write_outside_the_sandbox(graded, planted):
@@ -145,7 +160,10 @@ def test_tampering_cannot_write_outside_the_sandbox(graded, planted):
 def test_stub_messages_name_the_unfinished_function(graded):
     results = results_of(graded, "untouched-release")
     messages = {test["output"] for test in results["tests"]}
-    assert "`VAEEncoder.__init__` is not implemented yet: replace `raise NotImplementedError()` with your code." in messages
+    assert (
+        "`VAEEncoder.__init__` is not implemented yet: replace `raise NotImplementedError()` with your code."
+        in messages
+    )
 
 
 def test_feedback_is_a_readable_page_without_test_code(graded):
@@ -162,7 +180,10 @@ def test_grading_is_deterministic_whatever_the_worker_count(graded, reference, t
         shutil.copytree(graded["submitted"] / name, submitted / name)
     grade_all(submitted, tmp_path / "out", reference, jobs=1, limits=LIMITS, progress=False)
     for name in ("solution", "mutant-vae-decodes-mu", "written-differently"):
-        first, second = results_of(graded, name), json.loads((tmp_path / "out" / name / "results.json").read_text())
+        first, second = (
+            results_of(graded, name),
+            json.loads((tmp_path / "out" / name / "results.json").read_text()),
+        )
         assert [(t["name"], t["score"], t["output"]) for t in first["tests"]] == [
             (t["name"], t["score"], t["output"]) for t in second["tests"]
         ]
@@ -180,7 +201,9 @@ def test_discovery_accepts_both_layouts_and_loose_notebooks(tmp_path):
     (tmp_path / "ben" / "ps1 (1).ipynb").write_text("{}")
     (tmp_path / "cat.ipynb").write_text("{}")
     (tmp_path / ".ipynb_checkpoints").mkdir()
-    found = {submission.student: submission.notebook.name for submission in discover(tmp_path, MNIST)}
+    found = {
+        submission.student: submission.notebook.name for submission in discover(tmp_path, MNIST)
+    }
     assert found == {"ann": "whatever.ipynb", "ben": "ps1 (1).ipynb", "cat": "cat.ipynb"}
 
 

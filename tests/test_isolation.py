@@ -54,7 +54,9 @@ def test_no_network_even_to_this_machine(scratch):
     listener.listen()
     port = listener.getsockname()[1]
     try:
-        assert fenced(lambda: socket.create_connection(("127.0.0.1", port), timeout=2), scratch).startswith("refused")
+        assert fenced(
+            lambda: socket.create_connection(("127.0.0.1", port), timeout=2), scratch
+        ).startswith("refused")
     finally:
         listener.close()
 

@@ -4,7 +4,14 @@ import json
 
 import pytest
 
-from autograder.loader import NotebookError, defines, load, parse_salvaging, read_cells, strip_magics
+from autograder.loader import (
+    NotebookError,
+    defines,
+    load,
+    parse_salvaging,
+    read_cells,
+    strip_magics,
+)
 
 
 def run(*cells: str, **options):
@@ -28,7 +35,9 @@ def test_if_and_try_blocks_run_only_when_they_just_define_things():
         "if True:\n    A = 1\nelse:\n    A = 2\n",
         "if True:\n    print('no')\n    B = 1\n",
     )
-    assert loaded.namespace["FALLBACK"] and loaded.namespace["A"] == 1 and "B" not in loaded.namespace
+    assert (
+        loaded.namespace["FALLBACK"] and loaded.namespace["A"] == 1 and "B" not in loaded.namespace
+    )
 
 
 def test_magics_and_shell_lines_are_ignored():
@@ -39,7 +48,9 @@ def test_magics_and_shell_lines_are_ignored():
 
 
 def test_a_syntax_error_costs_only_its_own_chunk():
-    nodes, problems = parse_salvaging("def good():\n    return 1\n\ndef bad(:\n    pass\n\nLATER = 2\n")
+    nodes, problems = parse_salvaging(
+        "def good():\n    return 1\n\ndef bad(:\n    pass\n\nLATER = 2\n"
+    )
     names = [getattr(node, "name", None) or node.targets[0].id for node in nodes]
     assert names == ["good", "LATER"]
     assert "syntax error" in problems[0]

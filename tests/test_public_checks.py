@@ -23,7 +23,9 @@ def test_the_solution_passes_every_public_check(solution, exercise):
 
 def test_a_wrong_kl_sign_is_rejected_with_the_reason(solution, capsys):
     namespace = dict(solution)
-    namespace["kl_divergence"] = lambda mu, logvar: 0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp(), dim=1)
+    namespace["kl_divergence"] = lambda mu, logvar: (
+        0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp(), dim=1)
+    )
     with pytest.raises(ChecksFailed, match="1 of 3 public checks of kl_divergence failed"):
         check("kl_divergence", namespace)
     assert "your KL is negative: check the sign" in capsys.readouterr().out
@@ -31,7 +33,9 @@ def test_a_wrong_kl_sign_is_rejected_with_the_reason(solution, capsys):
 
 def test_noise_made_on_the_default_device_is_caught_on_a_cpu_machine(solution, capsys):
     namespace = dict(solution)
-    namespace["reparameterize"] = lambda mu, logvar: mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape)
+    namespace["reparameterize"] = lambda mu, logvar: (
+        mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape)
+    )
     with pytest.raises(ChecksFailed):
         check("reparameterize", namespace)
     assert "On a GPU runner this code would mix devices" in capsys.readouterr().out
