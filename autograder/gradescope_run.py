@@ -1,0 +1,197 @@
+"""Grade one Gradescope submission: what the bundle's ``run_autograder`` runs.
+
+    python -m autograder.gradescope_run ASSIGNMENT
+
+Gradescope puts the student's files in ``$AUTOGRADER_ROOT/submission/`` (default
+``/autograder``). This grades the one notebook found there, whatever its name, with the same
+engine as ``aekit grade``, and writes ``$AUTOGRADER_ROOT/results/results.json``. It always
+writes that file: a missing, unreadable or ambiguous submission scores 0 with a message
+saying why, and so does a failure of the grader itself, whose traceback goes to stdout (which
+Gradescope shows to instructors only).
+
+Gradescope's container has about 768 MB of memory and half a CPU, hence the limits below
+(``AEKIT_MEMORY_MB``, ``AEKIT_CHECK_SECONDS`` override them).
+"""
+
+import json
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT_ENV = "AUTOGRADER_ROOT"
+DEFAULT_ROOT = "/autograder"
+MEMORY_MB = 384  # new memory a sandboxed child may map; the grader and the zygote need the rest
+CHECK_SECONDS = 60.0  # per check: half a CPU runs about twice as slow as a laptop core
+MAX_NOTEBOOK_BYTES = 30 << 20
+IGNORED = {".ipynb_checkpoints", "__MACOSX"}
+
+
+class SubmissionProblem(Exception):
+    """The submission cannot be graded; the message tells the student what to do."""
+
+
+def autograder_root() -> Path:
+    return Path(os.environ.get(ROOT_ENV) or DEFAULT_ROOT)
+
+
+def find_notebook(submission: Path, assignment: str) -> Path:
+    """The one notebook in ``submission`` (searched recursively), or :class:`SubmissionProblem`.
+
+    Several notebooks are fine when exactly one is named ``<assignment>.ipynb``.
+    """
+    if not submission.is_dir():
+        raise SubmissionProblem("No files were submitted. Upload your notebook (.ipynb).")
+    found = sorted(
+        path
+        for path in submission.rglob("*.ipynb")
+        if path.is_file()
+        and not IGNORED & set(path.relative_to(submission).parts)
+        and not any(part.startswith(".") for part in path.relative_to(submission).parts)
+    )
+    if not found:
+        names = sorted(path.name for path in submission.rglob("*") if path.is_file())[:5]
+        seen = f" (found: {', '.join(names)})" if names else ""
+        raise SubmissionProblem(
+            f"No notebook (.ipynb) in your submission{seen}. Upload your {assignment}.ipynb."
+        )
+    named = [path for path in found if path.name == f"{assignment}.ipynb"]
+    if len(found) > 1 and len(named) != 1:
+        listed = ", ".join(str(path.relative_to(submission)) for path in found[:5])
+        raise SubmissionProblem(
+            f"Your submission holds {len(found)} notebooks ({listed}); upload only one, "
+            f"your {assignment}.ipynb."
+        )
+    notebook = (named or found)[0]
+    if notebook.stat().st_size > MAX_NOTEBOOK_BYTES:
+        raise SubmissionProblem(
+            f"{notebook.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB: clear its outputs "
+            "(Kernel > Restart & Clear Output), save it and upload it again."
+        )
+    return notebook
+
+
+def student_id(root: Path, notebook: Path | None) -> str:
+    """Gradescope's submission id when its metadata says, else the notebook's name."""
+    try:
+        metadata = json.loads((root / "submission_metadata.json").read_text())
+        return f"submission-{metadata['id']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return notebook.stem if notebook is not None else "submission"
+
+
+def limits():
+    from autograder.sandbox import Limits
+
+    return Limits(
+        check_seconds=float(os.environ.get("AEKIT_CHECK_SECONDS") or CHECK_SECONDS),
+        memory_mb=int(os.environ.get("AEKIT_MEMORY_MB") or MEMORY_MB),
+    )
+
+
+def grade(root: Path, name: str) -> dict:
+    """Gradescope's results for the submission under ``root``."""
+    from autograder import loader, report
+    from autograder.assignments import get_assignment
+    from autograder.engine import grade_notebook
+    from autograder.reference import load_reference
+    from autograder.zygote import shared_zygote
+
+    assignment = get_assignment(name)
+    try:
+        notebook = find_notebook(root / "submission", name)
+        loader.read_cells(notebook)  # an unreadable file is reported at once, nothing started
+    except SubmissionProblem as problem:
+        return not_graded(root, assignment, str(problem))
+    except loader.NotebookError as error:
+        return not_graded(root, assignment, f"The submission could not be read: {error}")
+    # The reference loads in a worker thread while this thread starts the zygote: the zygote
+    # dies with the thread that started it (PR_SET_PDEATHSIG), so that must be this one. It is
+    # a fresh interpreter, which never holds the reference.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        loading = pool.submit(load_reference, assignment)
+        shared_zygote()
+        reference = loading.result()
+    result = grade_notebook(notebook, reference, student_id(root, notebook), "cpu", limits())
+    return report.results_json(result)
+
+
+def not_graded(root: Path, assignment, problem: str) -> dict:
+    """Score 0 on every check, with ``problem`` as the message."""
+    from autograder import report
+    from autograder.engine import Grade, failed_everywhere
+
+    grade = Grade(student_id(root, None), assignment.name, "", max_score=assignment.max_score)
+    grade.error = problem
+    grade.results = failed_everywhere(assignment, problem)
+    return report.results_json(grade)
+
+
+def failure(name: str, seconds: float) -> dict:
+    """Results for a submission the grader failed on (the grader's fault, not the student's)."""
+    message = (
+        "The autograder failed while grading your submission; this is not your fault. "
+        "Your instructor can see what went wrong: please tell them."
+    )
+    results = {
+        "score": 0.0,
+        "execution_time": round(seconds, 3),
+        "output": f"{name}: not graded.\n{message}",
+        "output_format": "text",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [],
+    }
+    try:
+        from autograder.assignments import get_assignment
+
+        checks = get_assignment(name).checks
+    except Exception:  # noqa: BLE001 - the listing is a courtesy; the message is what matters
+        checks = []
+    for number, check in enumerate(checks, start=1):
+        results["tests"].append(
+            {
+                "name": check.name,
+                "number": str(number),
+                "score": 0.0,
+                "max_score": check.points,
+                "status": "failed",
+                "output": message,
+                "visibility": "visible",
+            }
+        )
+    return results
+
+
+def write_results(root: Path, results: dict) -> Path:
+    folder = root / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "results.json"
+    partial = folder / ".results.json.partial"
+    partial.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    partial.replace(path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Grade and write results.json; exit 0 whenever results.json was written."""
+    arguments = sys.argv[1:] if argv is None else argv
+    if len(arguments) != 1 or arguments[0].startswith("-"):
+        print("usage: python -m autograder.gradescope_run ASSIGNMENT", file=sys.stderr)
+        return 2
+    name, root, start = arguments[0], autograder_root(), time.perf_counter()
+    try:
+        results = grade(root, name)
+    except BaseException:  # noqa: BLE001 - whatever happens, the student gets a results.json
+        print(f"aekit: grading {name} failed:", flush=True)
+        traceback.print_exc(file=sys.stdout)
+        results = failure(name, time.perf_counter() - start)
+    path = write_results(root, results)
+    print(f"{name}: {results['score']:g} points in {time.perf_counter() - start:.1f} s -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
