@@ -189,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc(file=sys.stdout)
         results = failure(name, time.perf_counter() - start)
     path = write_results(root, results)
-    print(f"{name}: {results['score']:g} points in {time.perf_counter() - start:.1f} s -> {path}")
+    seconds = time.perf_counter() - start
+    print(f"{name}: {results['score']:g} points in {seconds:.1f} s -> {path}")
+    print(f"graded by {Path(__file__).parent}")
     return 0
 
 
