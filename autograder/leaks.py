@@ -84,7 +84,13 @@ def secret_lines(notebook: Path) -> dict[str, set[str]]:
 
 
 def _distinctive(stripped: str) -> bool:
-    return len(stripped) >= 8 and not stripped.startswith("#") and not _TRIVIAL.match(stripped)
+    """Long enough, not a comment, and more than the opening of a call (``nn.Sequential(``)."""
+    return (
+        len(stripped) >= 8
+        and not stripped.startswith("#")
+        and not stripped.endswith(("(", "[", "{"))
+        and not _TRIVIAL.match(stripped)
+    )
 
 
 def source_notebooks(root: Path = COURSE_ROOT) -> list[Path]:
