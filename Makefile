@@ -46,6 +46,8 @@ check: setup
 	$(BIN)/ruff check aekit autograder tests benchmarks
 	$(BIN)/ruff format --check aekit autograder tests benchmarks
 	$(BIN)/aekit release --check
+	$(BIN)/python -m autograder.leaks
+	@out=$$(mktemp -d) && $(BIN)/aekit bundle --out $$out/bundle.zip; status=$$?; rm -rf $$out; exit $$status
 
 format: setup
 	$(BIN)/ruff check --fix aekit autograder tests benchmarks
