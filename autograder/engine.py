@@ -75,6 +75,7 @@ def grade_notebook(
 ) -> Grade:
     """Grade the notebook at ``path``; an unreadable file scores 0 with a message."""
     start = time.perf_counter()
+    path = Path(path).resolve()  # the sandbox changes folder: relative paths would point elsewhere
     assignment = reference.assignment
     grade = Grade(student, assignment.name, path.name, max_score=assignment.max_score)
     try:

@@ -167,7 +167,7 @@ def readable_roots(extra: list[Path]) -> list[Path]:
     roots |= {
         Path(p) for p in ("/usr", "/lib", "/lib64", "/etc", "/opt", "/dev/null", "/dev/urandom")
     }
-    roots |= {Path("/proc/self").resolve(), Path("/sys/devices/system/cpu")}
+    roots |= {Path("/proc/self").resolve(), Path("/proc/cpuinfo"), Path("/sys/devices/system/cpu")}
     return sorted(root for root in roots | set(extra) if root.exists())
 
 

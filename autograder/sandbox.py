@@ -304,7 +304,7 @@ class Sandbox:
             "scratch": str(self.scratch),
             "memory_mb": self.limits.memory_mb,
             "aekit": str(Path(__import__("aekit").__file__).parent),
-            "forbidden": [str(path) for path in self.forbidden + forbidden_defaults(COURSE_ROOT)],
+            "forbidden": [str(Path(path).resolve()) for path in self.forbidden + forbidden_defaults(COURSE_ROOT)],
             "environment": _child_environment(self.scratch),
             "debug": os.environ.get("AEKIT_SANDBOX_DEBUG") == "1",
         }

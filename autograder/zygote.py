@@ -21,6 +21,9 @@ from multiprocessing.connection import Connection
 
 PRELOAD = (
     "torch",
+    # Operations on the meta device (the device checks) import torch._dynamo on first use:
+    # 2 s per child unless the zygote has it already.
+    "torch._dynamo",
     "autograder.sandbox",
     "autograder.assignments",
     "aekit.training",
