@@ -384,4 +384,9 @@ def mnist_scenarios(planted: Path) -> list[Scenario]:
             },
         ),
         Scenario("unreadable", "{ this is not a notebook", dict(NOTHING)),
+        Scenario(
+            "typical-mistakes",
+            samples.with_mistakes(MNIST),
+            {"make_decoder": 1.0, "reparameterize": 1.5, "kl_divergence": 1.0},
+        ),
     ] + [mutant.scenario(MNIST) for mutant in MNIST_MUTANTS]
