@@ -198,11 +198,19 @@ def _copy(source: Path, destination: Path) -> None:
     shutil.copyfile(source, destination)
 
 
-def publish(staged: Path, out: Path) -> None:
-    """Copy the staged bundle to ``out``: a folder, or a zip holding one folder named after it."""
+def check_out(out: Path) -> None:
+    """Refuse, before any work, an ``out`` that would overwrite something."""
     if out.suffix == ".zip":
         if out.is_dir():
             raise BundleError(f"{out} is a folder; name a new .zip file or a folder instead")
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BundleError(f"{out} already exists and is not an empty folder; choose a new one")
+
+
+def publish(staged: Path, out: Path) -> None:
+    """Copy the staged bundle to ``out``: a folder, or a zip holding one folder named after it."""
+    check_out(out)
+    if out.suffix == ".zip":
         members = {
             f"{out.stem}/{path.relative_to(staged).as_posix()}": (path.read_bytes(), 0o644)
             for path in sorted(staged.rglob("*"))
@@ -210,8 +218,6 @@ def publish(staged: Path, out: Path) -> None:
         }
         write_zip(out, members)
         return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BundleError(f"{out} already exists and is not an empty folder; choose a new one")
     try:
         shutil.copytree(staged, out, dirs_exist_ok=True)
     except OSError:
@@ -225,6 +231,7 @@ def build(out: Path, root: Path = COURSE_ROOT) -> list[str]:
     Raises :class:`LeakError` listing the leaks, leaving nothing at ``out``, when the
     assembled bundle holds solutions, hidden tests or grader code.
     """
+    check_out(out)
     with tempfile.TemporaryDirectory(prefix="aekit-bundle-") as scratch:
         staged = Path(scratch) / "bundle"
         staged.mkdir()

@@ -65,7 +65,16 @@ _TRIVIAL = re.compile(
 
 def secret_lines(notebook: Path) -> dict[str, set[str]]:
     """Lines of the solution and hidden-test regions of a source notebook."""
-    found = {"solution": set(), "hidden": set()}
+    return _regions(notebook)
+
+
+def public_lines(notebook: Path) -> set[str]:
+    """Lines of a source notebook outside its solution and hidden-test regions."""
+    return _regions(notebook)["public"]
+
+
+def _regions(notebook: Path) -> dict[str, set[str]]:
+    found = {"solution": set(), "hidden": set(), "public": set()}
     for cell in json.loads(notebook.read_text()).get("cells", []):
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else source
@@ -78,7 +87,9 @@ def secret_lines(notebook: Path) -> dict[str, set[str]]:
                 region = "hidden"
             elif "END SOLUTION" in line or "END HIDDEN TESTS" in line:
                 region = None
-            elif region and _distinctive(stripped):
+            elif region is None:
+                found["public"].add(stripped)
+            elif _distinctive(stripped):
                 found[region].add(stripped)
     return found
 
@@ -99,14 +110,20 @@ def source_notebooks(root: Path = COURSE_ROOT) -> list[Path]:
 
 
 def all_secrets(kinds: Iterable[str] = ("solution", "hidden")) -> set[str]:
-    """Solution and/or hidden-test lines of every source notebook."""
+    """Solution and/or hidden-test lines of every source notebook.
+
+    A line that some source notebook also shows outside its secret regions (``with
+    torch.no_grad():``) is public, whatever region it appears in elsewhere.
+    """
     kinds = list(kinds)
     secrets: set[str] = set()
+    public: set[str] = set()
     for notebook in source_notebooks():
-        lines = secret_lines(notebook)
+        regions = _regions(notebook)
+        public |= regions["public"]
         for kind in kinds:
-            secrets |= lines[kind]
-    return secrets
+            secrets |= regions[kind]
+    return secrets - public
 
 
 def hidden_check_lines(root: Path = COURSE_ROOT) -> set[str]:

@@ -21,21 +21,32 @@ NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    """The bundle as a folder, built once."""
+    """The bundle's files, assembled once (the scan has its own test)."""
     out = tmp_path_factory.mktemp("bundle") / "course"
-    bundle.build(out)
+    out.mkdir()
+    bundle.assemble(out)
     return out
 
 
 @pytest.fixture(scope="module")
-def unpacked(tmp_path_factory) -> Path:
+def unpacked(built, tmp_path_factory) -> Path:
     """The bundle as a zip, unpacked as a student would: one folder named after the zip."""
     folder = tmp_path_factory.mktemp("zip")
-    assert aekit(["bundle", "--out", str(folder / "course.zip")]) == 0
+    bundle.publish(built, folder / "course.zip")
     with zipfile.ZipFile(folder / "course.zip") as archive:
         assert {name.split("/")[0] for name in archive.namelist()} == {"course"}
         archive.extractall(folder / "student")
     return folder / "student" / "course"
+
+
+def test_the_course_bundle_is_clean_and_written(tmp_path, capsys):
+    """``aekit bundle`` on this course: scanned, no leak, written as a folder and as a zip."""
+    assert aekit(["bundle", "--out", str(tmp_path / "folder")]) == 0, capsys.readouterr().err
+    assert aekit(["bundle", "--out", str(tmp_path / "course.zip")]) == 0
+    assert "no solution, hidden test or grader code" in capsys.readouterr().out
+    with zipfile.ZipFile(tmp_path / "course.zip") as archive:
+        names = {name.removeprefix("course/") for name in archive.namelist()}
+    assert names == files(tmp_path / "folder")
 
 
 def files(root: Path) -> set[str]:
