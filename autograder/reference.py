@@ -1,10 +1,11 @@
-"""The reference: the instructor's solutions, loaded from ``source/`` in the trusted process.
+"""The reference: the instructor's solutions, from ``source/``, observed under the checks.
 
-Solutions live only in the source notebook. The grader loads its definitions here (never in
-a sandbox), runs the probes of the checks that compare with the reference, and keeps their
-observations. Composite exercises are graded with the reference versions of the pieces they
-call; those pieces travel to the sandbox as source text, after the pieces themselves have
-been graded.
+Solutions live only in the source notebook. The grader loads it in a child process of its
+own (forked from the zygote, like the students' but never shared with them), runs there the
+probes of the checks that compare with the reference, and keeps only their observations: the
+grading process itself never executes notebook code, which keeps it small. Composite
+exercises are graded with the reference versions of the pieces they call; those pieces travel
+to the student's sandbox as source text, after the pieces themselves have been graded.
 """
 
 import ast
@@ -13,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aekit.checks.core import Observation, explain, run_probe
+from aekit.checks.core import Observation, explain
 from aekit.runtime import GRADING_ENV
 from autograder import loader
 from autograder.assignments import Assignment
+from autograder.sandbox import ChildLost, Limits, Sandbox
 
 
 class ReferenceError(RuntimeError):
@@ -26,7 +28,6 @@ class ReferenceError(RuntimeError):
 @dataclass(frozen=True)
 class Reference:
     assignment: Assignment
-    namespace: dict[str, Any]
     imports: str  # the source notebook's import statements, to run before injected pieces
     sources: dict[str, str]  # grade_id -> the solution cell's source
     observations: dict[str, Observation]  # check name -> the reference's observation
@@ -38,28 +39,27 @@ class Reference:
 def load_reference(
     assignment: Assignment, notebook: Path | None = None, device: str = "cpu"
 ) -> Reference:
-    """Load the solutions of ``assignment`` and observe them under every reference check."""
+    """Observe the solutions of ``assignment`` under every check that needs the reference."""
     notebook = Path(notebook or assignment.notebook)
     if not notebook.exists():
         raise ReferenceError(f"the source notebook {notebook} is missing")
     document = loader.read_document(notebook)
     cells = loader.cells_of(document)
-    namespace = load_quietly(cells)
-    missing = [name for name in assignment.exercises if name not in namespace]
-    if missing:
-        raise ReferenceError(f"{notebook.name} defines no {', '.join(missing)}")
     observations = {}
-    for check in assignment.checks:
-        if check.needs_reference:
-            status, payload = run_probe(check, namespace, device)
-            if status != "observed":
-                raise ReferenceError(
-                    f"the reference fails its own check {check.name!r}: {explain(payload, check.exercise)}"
-                )
-            observations[check.name] = payload
-    return Reference(
-        assignment, namespace, import_lines(cells), solution_sources(document), observations
-    )
+    with Sandbox(assignment.name, cells, device, Limits(restarts=0)) as sandbox:
+        try:
+            sandbox.load()
+        except ChildLost as lost:
+            raise ReferenceError(f"{notebook.name} could not be loaded: {lost}") from None
+        for check in assignment.checks:
+            if check.needs_reference:
+                status, payload = sandbox.run(check.name)
+                if status != "observed":
+                    raise ReferenceError(
+                        f"the reference fails its own check {check.name!r}: {explain(payload, check.exercise)}"
+                    )
+                observations[check.name] = payload
+    return Reference(assignment, import_lines(cells), solution_sources(document), observations)
 
 
 def load_quietly(cells: list[tuple[int, str]]) -> dict[str, Any]:

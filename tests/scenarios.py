@@ -328,7 +328,9 @@ planted = open({str(planted)!r}, "w").write('{{"score": 21}}')
 def make_encoder(in_features: int = 784, latent_dim: int = 32) -> nn.Module:
     from autograder.reference import load_reference
     from autograder.assignments import get_assignment
-    return load_reference(get_assignment("mnist_autoencoders")).namespace["make_encoder"](in_features, latent_dim)
+    namespace = {"nn": nn}
+    exec(load_reference(get_assignment("mnist_autoencoders")).sources["make_encoder"], namespace)
+    return namespace["make_encoder"](in_features, latent_dim)
 """,
     )
     notebook = edit(

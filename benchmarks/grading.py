@@ -1,0 +1,207 @@
+"""Grading figures: throughput, memory, the time limit, and nbgrader side by side.
+
+    .venv/bin/python -m benchmarks.grading [--students 16] [--nbgrader 4]
+
+- throughput: ``aekit grade --jobs 2`` on N copies of the solution notebook, wall time of the
+  whole command (start-up and reference included) divided by N; for every assignment;
+- nbgrader: ``nbgrader autograde`` of the same notebooks (fast mode, as nbgrader runs them),
+  seconds per submission, and the ratio;
+- memory: the peak resident memory of every process of the grading run (the grader, the
+  zygote, each sandboxed child), sampled every 20 ms;
+- time limit: a batch with a submission that never returns finishes, and that check is cut
+  at the limit.
+"""
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from autograder import samples
+from autograder.assignments import ASSIGNMENTS, COURSE_ROOT
+from autograder.release import tool_environment
+
+AEKIT = [sys.executable, "-m", "aekit"]
+
+
+def assignments() -> list[str]:
+    return [name for name in ASSIGNMENTS if (COURSE_ROOT / "solutions" / name).exists()]
+
+
+class PeakMemory:
+    """Samples the resident memory of a process tree; keeps each process's peak."""
+
+    def __init__(self, root_pid: int):
+        self.root = psutil.Process(root_pid)
+        self.peaks: dict[str, float] = {}
+        self.running = True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while self.running:
+            try:
+                processes = [self.root, *self.root.children(recursive=True)]
+            except psutil.Error:
+                return
+            for process in processes:
+                try:
+                    name = _role(process)
+                    rss = process.memory_info().rss / 2**20
+                except psutil.Error:
+                    continue
+                self.peaks[name] = max(self.peaks.get(name, 0.0), rss)
+            time.sleep(0.02)
+
+    def stop(self) -> dict[str, float]:
+        self.running = False
+        self.thread.join()
+        return self.peaks
+
+
+def _role(process: psutil.Process) -> str:
+    """grader, zygote, or sandboxed child (forked from the zygote, so with its command line)."""
+    if "autograder.zygote" not in " ".join(process.cmdline()):
+        return "grader"
+    parent = process.parent()
+    return (
+        "sandboxed child"
+        if parent and "autograder.zygote" in " ".join(parent.cmdline())
+        else "zygote"
+    )
+
+
+def aekit_grade(
+    assignment: str, submitted: Path, out: Path, jobs: int, timeout: float = 30
+) -> tuple[float, dict]:
+    """Wall seconds of one ``aekit grade`` command, and the peak memory per process role."""
+    command = AEKIT + [
+        "grade",
+        assignment,
+        str(submitted),
+        "--out",
+        str(out),
+        "--jobs",
+        str(jobs),
+        "--quiet",
+    ]
+    command += ["--timeout", str(timeout), "--force"]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    memory = PeakMemory(process.pid)
+    _, errors = process.communicate()
+    seconds = time.perf_counter() - start
+    if process.returncode != 0:
+        raise RuntimeError(f"aekit grade failed: {errors.decode()[-500:]}")
+    return seconds, memory.stop()
+
+
+def copies(assignment: str, folder: Path, count: int) -> Path:
+    solution = samples.load("solutions", assignment)
+    for index in range(count):
+        samples.write(solution, folder, f"student{index:02d}", assignment)
+    return folder
+
+
+def nbgrader_seconds(assignment: str, submitted: Path, count: int, scratch: Path) -> float:
+    """Seconds per submission of ``nbgrader autograde`` on ``count`` of the submissions."""
+    course = scratch / "course"
+    shutil.copytree(COURSE_ROOT / "source" / assignment, course / "source" / assignment)
+    shutil.copy(COURSE_ROOT / "nbgrader_config.py", course)
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "nbgrader", *args, "--log-level=ERROR"],
+        cwd=course,
+        env=tool_environment(),
+        check=True,
+    )
+    run("generate_assignment", assignment, "--force")
+    for folder in sorted(submitted.iterdir())[:count]:
+        shutil.copytree(folder, course / "submitted" / folder.name)
+    start = time.perf_counter()
+    run("autograde", assignment, "--force")
+    return (time.perf_counter() - start) / count
+
+
+def time_limit(assignment: str, scratch: Path, limit: float = 10.0) -> dict:
+    """A solution and a never-returning submission: the batch finishes, the check is cut."""
+    submitted = scratch / "loop"
+    solution = samples.load("solutions", assignment)
+    samples.write(solution, submitted, "fine", assignment)
+    looping = samples.edit(
+        solution,
+        "kl_divergence",
+        "    return -0.5 *",
+        "    while True:\n        pass\n    return -0.5 *",
+    )
+    samples.write(looping, submitted, "loops", assignment)
+    seconds, _ = aekit_grade(assignment, submitted, scratch / "loop-out", jobs=2, timeout=limit)
+    results = json.loads((scratch / "loop-out" / "loops" / "results.json").read_text())
+    cut = [t for t in results["tests"] if "did not return within" in t["output"]]
+    return {
+        "limit_s": limit,
+        "batch_s": seconds,
+        "cut_checks": len(cut),
+        "score_loops": results["score"],
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=16)
+    parser.add_argument(
+        "--nbgrader", type=int, default=4, help="submissions autograded by nbgrader (0: skip)"
+    )
+    args = parser.parse_args(argv)
+    figures: dict = {}
+    with tempfile.TemporaryDirectory(prefix="aekit-bench-") as folder:
+        scratch = Path(folder)
+        for assignment in assignments():
+            submitted = copies(assignment, scratch / assignment / "submitted", args.students)
+            seconds, peaks = aekit_grade(
+                assignment, submitted, scratch / assignment / "out", jobs=2
+            )
+            per = seconds / args.students
+            figures[assignment] = {"aekit_s_per_submission": per, "peak_rss_mb": peaks}
+            if args.nbgrader:
+                nb = nbgrader_seconds(assignment, submitted, args.nbgrader, scratch / assignment)
+                figures[assignment] |= {
+                    "nbgrader_s_per_submission": nb,
+                    "nbgrader_over_aekit": nb / per,
+                }
+        figures["time_limit"] = time_limit("mnist_autoencoders", scratch)
+    report(figures, args.students)
+    return figures
+
+
+def report(figures: dict, students: int) -> None:
+    print(
+        f"Grading benchmarks ({psutil.cpu_count()} CPU cores), {students} correct submissions, --jobs 2"
+    )
+    for assignment in assignments():
+        row = figures[assignment]
+        print(
+            f"  {assignment}: aekit grade {row['aekit_s_per_submission']:.2f} s per submission (target ≤ 2.5 s)"
+        )
+        if "nbgrader_s_per_submission" in row:
+            print(
+                f"    nbgrader autograde {row['nbgrader_s_per_submission']:.1f} s per submission "
+                f"({row['nbgrader_over_aekit']:.0f}× slower)"
+            )
+        peaks = ", ".join(f"{role} {mb:.0f} MB" for role, mb in sorted(row["peak_rss_mb"].items()))
+        print(f"    peak resident memory: {peaks} (target ≤ 768 MB each)")
+    limit = figures["time_limit"]
+    print(
+        f"  time limit {limit['limit_s']:.0f} s: batch with a never-returning submission finished in "
+        f"{limit['batch_s']:.1f} s, {limit['cut_checks']} check cut, its score {limit['score_loops']:g}"
+    )
+
+
+if __name__ == "__main__":
+    main()
