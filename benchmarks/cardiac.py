@@ -1,0 +1,183 @@
+"""Cardiac VAE figures: held-out Dice, the repair of corrupted maps, notebook and epoch times.
+
+    .venv/bin/python -m benchmarks.cardiac [--quick]
+
+Everything runs on the CPU with the notebook's own CPU settings (its configuration cell, read
+as if no GPU were present) and the solutions of the source notebook (loaded, never copied), on
+the phantoms unless ``$AEKIT_ACDC`` names a real ACDC download. Targets:
+
+- the trained VAE (128 × 128 maps, latent 32) reconstructs held-out maps with a mean Dice over
+  RV, MYO and LV of at least 0.90;
+- projecting corrupted held-out maps through it makes at least 95 % of them anatomically
+  plausible, with a Dice within 0.02 of projecting the uncorrupted maps;
+- the notebook runs top to bottom in at most 10 minutes with its CPU defaults on 2 cores, and in
+  at most 90 s in fast mode.
+
+``--quick`` skips the two notebook runs.
+"""
+
+import argparse
+import functools
+import os
+import statistics
+import time
+from unittest import mock
+
+import torch
+
+from aekit.anatomy import CORRUPTIONS, corrupt, plausibility_rate
+from aekit.datasets.acdc import load_acdc
+from aekit.latent import batched
+from aekit.training import TrainConfig, fit, seed_everything
+from autograder.assignments import get_assignment
+from autograder.loader import read_cells
+from autograder.reference import load_quietly
+
+ASSIGNMENT = "cardiac_autoencoders"
+
+
+def solutions() -> dict:
+    """The source notebook's definitions, its configuration cell taken on a CPU-only machine."""
+    with mock.patch("torch.cuda.is_available", return_value=False):
+        return load_quietly(read_cells(get_assignment(ASSIGNMENT).notebook))
+
+
+def build(ns: dict, size: int) -> tuple:
+    """(encoder, decoder) of the notebook's CPU model for ``size`` × ``size`` maps."""
+    encoder = ns["ConvVAEEncoder"](
+        image_size=size, latent_dim=ns["LATENT_DIM"], channels=ns["ENCODER_CHANNELS"]
+    )
+    decoder = ns["ConvDecoder"](
+        image_size=size, latent_dim=ns["LATENT_DIM"], channels=ns["DECODER_CHANNELS"]
+    )
+    return encoder, decoder
+
+
+def cpu_config(ns: dict, **changes) -> TrainConfig:
+    settings = vars(ns["config"]) | {"device": "cpu", "fast": False, "progress": False}
+    return TrainConfig(**(settings | changes))
+
+
+def train(ns: dict, size: int = 128) -> tuple:
+    """Train the notebook's CPU model on the training maps; (encoder, decoder, history)."""
+    train_maps, val_maps = load_acdc("train", size=size), load_acdc("val", size=size)
+    seed_everything(0)
+    encoder, decoder = build(ns, size)
+    forward = functools.partial(ns["cardiac_vae_forward"], beta=ns["BETA"])
+    history = fit(forward, (encoder, decoder), train_maps.labels, val_maps.labels, cpu_config(ns))
+    encoder.eval()
+    decoder.eval()
+    return encoder, decoder, history
+
+
+def quality(ns: dict, encoder, decoder) -> dict:
+    """Held-out Dice and plausibility, before and after corrupting and projecting."""
+    test = load_acdc("test", size=128).labels
+    dice = ns["dice_score"]
+
+    def project(maps: torch.Tensor) -> torch.Tensor:
+        return batched(lambda batch: ns["project_segmentation"](encoder, decoder, batch), maps)
+
+    clean = project(test)
+    per_structure = dice(clean, test).mean(dim=0)
+    corrupted = corrupt(test, "mixed", torch.Generator().manual_seed(0))
+    repaired = project(corrupted)
+    figures = {
+        "test_maps": len(test),
+        "dice_rv": per_structure[0].item(),
+        "dice_myo": per_structure[1].item(),
+        "dice_lv": per_structure[2].item(),
+        "dice_mean": per_structure.mean().item(),
+        "reconstructions_plausible": plausibility_rate(clean),
+        "corrupted_dice": dice(corrupted, test).mean().item(),
+        "corrupted_plausible": plausibility_rate(corrupted),
+        "repaired_dice": dice(repaired, test).mean().item(),
+        "repaired_plausible": plausibility_rate(repaired),
+    }
+    figures["repair_dice_loss"] = figures["dice_mean"] - figures["repaired_dice"]
+    for kind in CORRUPTIONS:
+        fixed = project(corrupt(test, kind, torch.Generator().manual_seed(1)))
+        figures[f"repaired_plausible_{kind}"] = plausibility_rate(fixed)
+    return figures
+
+
+def epoch_times(ns: dict) -> dict:
+    """Seconds per training epoch of the notebook's CPU model, for 128 and 256 pixel maps."""
+    figures = {}
+    for size in (128, 256):
+        maps = load_acdc("train", size=size).labels
+        seed_everything(0)
+        history = fit(
+            functools.partial(ns["cardiac_vae_forward"], beta=ns["BETA"]),
+            build(ns, size),
+            maps,
+            None,
+            cpu_config(ns, epochs=1),
+        )
+        figures[f"epoch_{size}_s"] = history.seconds[0]
+    return figures
+
+
+def notebook_times() -> dict:
+    """The notebook top to bottom with its CPU defaults, then in fast mode."""
+    from autograder.notebooks import execute
+
+    path = get_assignment(ASSIGNMENT).notebook
+    figures = {}
+    for label, fast in (("notebook_fast_s", "1"), ("notebook_default_s", "0")):
+        with mock.patch.dict(os.environ, {"AEKIT_FAST": fast, "CUDA_VISIBLE_DEVICES": ""}):
+            figures[label] = execute(path, timeout=1200)
+    return figures
+
+
+TARGETS = [
+    ("dice_mean", "≥ 0.90", lambda v: v >= 0.90),
+    ("repaired_plausible", "≥ 0.95", lambda v: v >= 0.95),
+    ("repair_dice_loss", "≤ 0.02", lambda v: v <= 0.02),
+    ("notebook_default_s", "≤ 600 s", lambda v: v <= 600),
+    ("notebook_fast_s", "≤ 90 s", lambda v: v <= 90),
+]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the two notebook runs")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(os.cpu_count() or 1)
+    ns = solutions()
+    started = time.perf_counter()
+    encoder, decoder, history = train(ns)
+    figures = {
+        "epochs": len(history.seconds),
+        "train_s": time.perf_counter() - started,
+        "train_epoch_s": statistics.median(history.seconds),
+        "final_val_loss": history.val_loss[-1],
+    }
+    figures |= quality(ns, encoder, decoder) | epoch_times(ns)
+    if not args.quick:
+        figures |= notebook_times()
+    report(ns, figures)
+    return figures
+
+
+def report(ns: dict, figures: dict) -> None:
+    config = ns["config"]
+    print(
+        f"Cardiac benchmarks ({os.cpu_count()} CPU cores, torch {torch.__version__}): "
+        f"128 × 128 maps, latent {ns['LATENT_DIM']}, channels {ns['ENCODER_CHANNELS']}, "
+        f"{config.epochs} epochs, batch {config.batch_size}, lr {config.learning_rate:g}, "
+        f"beta {ns['BETA']:g}"
+    )
+    targets = {key: (text, test) for key, text, test in TARGETS}
+    for key, value in figures.items():
+        shown = f"{value:.3f}" if isinstance(value, float) and value < 10 else str(value)
+        shown = f"{value:.1f}" if isinstance(value, float) and value >= 10 else shown
+        verdict = ""
+        if key in targets:
+            text, test = targets[key]
+            verdict = f"target {text}: {'met' if test(value) else 'MISSED'}"
+        print(f"  {key:32s} {shown:>10s}  {verdict}")
+
+
+if __name__ == "__main__":
+    main()
