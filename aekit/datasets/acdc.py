@@ -12,7 +12,7 @@ The same code reads the official ACDC tree and the synthetic phantoms of
 4. :func:`load_acdc` builds everything once into a compressed ``.npz`` under
    ``$AEKIT_DATA/cache/acdc/`` and loads a split from it in about a second.
 
-``aekit data acdc`` and ``aekit data phantoms`` (see :func:`register_commands`) do the same from
+``aekit data acdc`` and ``aekit data phantoms`` (:func:`acdc_command`, :func:`phantoms_command`) do the same from
 the command line and report bad patients instead of stopping at the first.
 """
 
@@ -35,7 +35,7 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from aekit.datasets.errors import DataError
-from aekit.datasets.mnist import _one_line
+from aekit.datasets.errors import one_line as _one_line
 from aekit.runtime import data_root, pick_device, refuse_in_grading
 
 # --- ACDC facts (https://www.creatis.insa-lyon.fr/Challenge/acdc/) -------------------------
@@ -780,79 +780,8 @@ def read_split(path: str | Path, split: str) -> dict[str, np.ndarray]:
 # --- the command line -----------------------------------------------------------------------
 
 
-def register_commands(verbs) -> None:
-    """Add ``aekit data acdc`` and ``aekit data phantoms`` to the ``data`` sub-commands."""
-    acdc = verbs.add_parser(
-        "acdc",
-        help="preprocess an ACDC-format tree (real or phantoms) into cached 2-D maps",
-        description=(
-            "Read every patientXXX folder under ROOT (ACDC's training/ and testing/, or patient "
-            "folders directly), turn each ED and ES ground-truth slice into a fixed-size map, "
-            "split by patient and cache the result where load_acdc() finds it. Bad patients are "
-            "reported and skipped."
-        ),
-    )
-    acdc.add_argument("root", metavar="ROOT", help="the ACDC folder (or a phantom tree)")
-    acdc.add_argument(
-        "--out", metavar="CACHE", help="cache folder (default: $AEKIT_DATA/cache/acdc)"
-    )
-    acdc.add_argument(
-        "--size", type=_at_least(8, int), default=128, help="map size in pixels (default 128)"
-    )
-    acdc.add_argument(
-        "--mode",
-        choices=MODES,
-        default="heart",
-        help="heart: window centred on the heart, nothing cut (default); "
-        "centre: the tutorial's centre crop or pad (use --size 256)",
-    )
-    acdc.add_argument(
-        "--spacing",
-        type=_at_least(0.1, float),
-        metavar="MM",
-        help="resample to MM per pixel (labels nearest-neighbour); default: native 1.37-1.68 mm",
-    )
-    acdc.add_argument(
-        "--seed",
-        type=int,
-        help="draw a fresh split with this seed (default: data/acdc_split.json for real ACDC, 0 for phantoms)",
-    )
-    acdc.set_defaults(handler=_acdc_command)
-    phantoms = verbs.add_parser(
-        "phantoms",
-        help="write synthetic ACDC-format patients (the default data when ACDC is absent)",
-        description="Write a complete ACDC-format tree of synthetic patients: Info.cfg, ED/ES "
-        "frames with ground truth, and a short _4d cine, groups balanced in blocks.",
-    )
-    phantoms.add_argument(
-        "out_dir", metavar="OUT_DIR", help="folder to write patientXXX/ folders into"
-    )
-    phantoms.add_argument(
-        "--patients", type=_at_least(1, int), default=150, help="how many (default 150)"
-    )
-    phantoms.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    phantoms.add_argument(
-        "--first-id", type=_at_least(1, int), default=1, help="first patient number (default 1)"
-    )
-    phantoms.set_defaults(handler=_phantoms_command)
-
-
-def _at_least(low: float, kind: type):
-    """An argparse type: a number of ``kind`` no smaller than ``low``, or a clear usage error."""
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {text}")
-        return value
-
-    return parse
-
-
-def _acdc_command(args: argparse.Namespace) -> int:
+def acdc_command(args: argparse.Namespace) -> int:
+    """``aekit data acdc``: preprocess a tree, print the counts."""
     started = time.perf_counter()
     prep = Preprocessing(args.size, args.mode, args.spacing)
     cache = prepare_acdc(Path(args.root), prep, seed=args.seed, cache_dir=args.out)
@@ -893,7 +822,8 @@ def _report_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-def _phantoms_command(args: argparse.Namespace) -> int:
+def phantoms_command(args: argparse.Namespace) -> int:
+    """``aekit data phantoms``: write a phantom tree."""
     from aekit.datasets.phantoms import group_of, phantoms_ready, write_phantoms
 
     last = args.first_id + args.patients - 1

@@ -10,3 +10,9 @@ class DataError(RuntimeError):
 
     def _render_traceback_(self) -> list[str]:
         return [f"DataError: {self}"]
+
+
+def one_line(error: BaseException) -> str:
+    """``Type: message`` on one line, cut to 200 characters, for messages about bad files."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:200]}"

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from aekit.datasets.errors import DataError
+from aekit.datasets.errors import one_line as _one_line
 from aekit.runtime import data_root, pick_device, refuse_in_grading
 
 # name -> (MD5 of the .gz as torchvision checks it, MD5 of the uncompressed file)
@@ -231,8 +232,3 @@ def _missing_message(folder: Path, bad: list[str], notes: list[str]) -> str:
     if notes:
         lines.append("Tried: " + "; ".join(notes))
     return "\n".join(lines)
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text[:200]}"
