@@ -171,6 +171,13 @@ def readable_roots(extra: list[Path]) -> list[Path]:
     return sorted(root for root in roots | set(extra) if root.exists())
 
 
+def gpu_device_files() -> list[Path]:
+    """The NVIDIA device files CUDA opens (and issues ioctls on)."""
+    return sorted(Path("/dev").glob("nvidia*")) + [
+        path for path in (Path("/dev/dri"),) if path.exists()
+    ]
+
+
 def install_audit_hook(forbidden_roots: list[Path]) -> None:
     """Refuse sockets, new processes and opening files under ``forbidden_roots`` from Python."""
     forbidden = tuple(str(root.resolve()) + os.sep for root in forbidden_roots)

@@ -92,7 +92,11 @@ def _raise_fences(config: dict, scratch: Path) -> list[str]:
         scratch, [Path(sys.prefix), Path(sys.base_prefix), Path(config["aekit"])]
     ):
         up.append("user nobody")
-    if isolation.fence_files(readable, [scratch, Path(os.devnull)]):
+    writable = [scratch, Path(os.devnull)]
+    if config["device"] == "cuda":  # the driver talks to the GPU through these device files
+        writable += isolation.gpu_device_files()
+        readable += [Path("/proc/driver/nvidia"), Path("/sys")]
+    if isolation.fence_files(readable, writable):
         up.append(f"landlock (ABI {isolation.landlock_abi()})")
     isolation.install_audit_hook([Path(root) for root in config["forbidden"]])
     up.append("audit hook")
@@ -304,7 +308,10 @@ class Sandbox:
             "scratch": str(self.scratch),
             "memory_mb": self.limits.memory_mb,
             "aekit": str(Path(__import__("aekit").__file__).parent),
-            "forbidden": [str(Path(path).resolve()) for path in self.forbidden + forbidden_defaults(COURSE_ROOT)],
+            "forbidden": [
+                str(Path(path).resolve())
+                for path in self.forbidden + forbidden_defaults(COURSE_ROOT)
+            ],
             "environment": _child_environment(self.scratch),
             "debug": os.environ.get("AEKIT_SANDBOX_DEBUG") == "1",
         }

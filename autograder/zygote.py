@@ -101,7 +101,11 @@ def _zygote_environment() -> dict[str, str]:
         "AEKIT_SANDBOX_DEBUG",
     )
     environment = {key: os.environ[key] for key in keep if key in os.environ}
-    environment.update(MPLBACKEND="Agg", OMP_NUM_THREADS="1", AEKIT_GRADING="1")
+    # torch.cuda.is_available() through NVML does not initialise CUDA, so children forked
+    # from the zygote can still use the GPU.
+    environment.update(
+        MPLBACKEND="Agg", OMP_NUM_THREADS="1", AEKIT_GRADING="1", PYTORCH_NVML_BASED_CUDA_CHECK="1"
+    )
     return environment
 
 
