@@ -41,7 +41,7 @@ REFERENCES = {
 LABELS = {"BG": 0, "RV": RV, "MYO": MYO, "LV": LV}
 
 
-def main() -> dict:
+def main(argv: list[str] | None = None) -> dict:
     """Time generation, preprocessing and loading; measure realism; print and return it all."""
     with tempfile.TemporaryDirectory() as scratch, _data_root(scratch):
         tree = Path(scratch) / "phantoms"

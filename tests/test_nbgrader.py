@@ -5,18 +5,15 @@ notebooks run in fast mode because nbgrader sets NBGRADER_EXECUTION.
 """
 
 import csv
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from scenarios import MNIST, ROOT, mnist_scenarios
+from scenarios import MNIST, mnist_scenarios
 
 from autograder.assignments import get_assignment
 from autograder.batch import grade_all
+from autograder.nbgrader_course import round_trip
 from autograder.reference import load_reference
-from autograder.release import tool_environment
 
 pytestmark = pytest.mark.slow
 
@@ -27,41 +24,6 @@ pytestmark = pytest.mark.slow
 STUDENTS = ["solution", "untouched-release", "code-only", "typical-mistakes"]
 
 
-def nbgrader(course: Path, *arguments: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "nbgrader", *arguments, "--log-level=ERROR"]
-    return subprocess.run(
-        command, cwd=course, env=tool_environment(), capture_output=True, text=True, timeout=1200
-    )
-
-
-def round_trip(course: Path, students: list[str], submissions: Path) -> dict:
-    """Generate, submit, autograde, give feedback, export; the gradebook's auto scores."""
-    from nbgrader.api import Gradebook
-
-    course.mkdir(parents=True)
-    shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "source" / MNIST, course / "source" / MNIST)
-    assert nbgrader(course, "generate_assignment", MNIST, "--force").returncode == 0
-    for student in students:
-        target = course / "submitted" / student / MNIST
-        shutil.copytree(submissions / student / MNIST, target)
-        (target / "timestamp.txt").write_text("2026-11-20 12:00:00.000000 UTC")
-    autograde = nbgrader(course, "autograde", MNIST, "--force")
-    assert autograde.returncode == 0, autograde.stderr[-2000:]
-    assert nbgrader(course, "generate_feedback", MNIST, "--force").returncode == 0
-    assert nbgrader(course, "export").returncode == 0
-    scores = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="aekit") as gradebook:
-        for student in students:
-            notebook = gradebook.find_submission_notebook(MNIST, MNIST, student)
-            scores[student] = {
-                grade.name.removeprefix("check_"): grade.auto_score
-                for grade in notebook.grades
-                if grade.name.startswith("check_")
-            }
-    return scores
-
-
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     submissions = tmp_path_factory.mktemp("submitted")
@@ -69,7 +31,7 @@ def results(tmp_path_factory):
         if scenario.name in STUDENTS:
             scenario.write(submissions, MNIST)
     course = tmp_path_factory.mktemp("courses") / "course"
-    scores = round_trip(course, STUDENTS, submissions)
+    scores = round_trip(course, MNIST, submissions, STUDENTS)
     out = tmp_path_factory.mktemp("aekit")
     grade_all(submissions, out, load_reference(get_assignment(MNIST)), jobs=2, progress=False)
     return {"nbgrader": scores, "aekit": out, "course": course}
