@@ -16,7 +16,12 @@ Landlock and an audit hook from ``source/`` and ``autograder/``.
 
 ``run_autograder`` reads two environment variables, for testing outside Gradescope:
 ``AUTOGRADER_ROOT`` (default ``/autograder``) and ``AEKIT_PYTHON`` (default
-``/opt/aekit/bin/python``).
+``/opt/aekit/bin/python``); :mod:`autograder.gradescope_run` also reads ``AEKIT_MEMORY_MB`` and
+``AEKIT_CHECK_SECONDS`` (the sandbox's limits). To try a zip by hand::
+
+    mkdir -p /tmp/ag/submission /tmp/ag/results && unzip -q autograder.zip -d /tmp/ag/source
+    cp my.ipynb /tmp/ag/submission/
+    AUTOGRADER_ROOT=/tmp/ag AEKIT_PYTHON=.venv/bin/python bash /tmp/ag/source/run_autograder
 """
 
 import sys
@@ -34,22 +39,18 @@ def members(assignment: Assignment, root: Path = COURSE_ROOT) -> dict[str, tuple
     notebook = root / "source" / assignment.name / f"{assignment.name}.ipynb"
     if not notebook.exists():
         raise BundleError(f"the source notebook {notebook} is missing")
+    setup = SETUP_SH.replace("@VENV@", VENV).replace("@TORCH_INDEX@", TORCH_INDEX)
+    run = RUN_AUTOGRADER.replace("@ASSIGNMENT@", assignment.name).replace("@VENV@", VENV)
     files = {
-        "setup.sh": (SETUP_SH.replace("@VENV@", VENV).replace("@TORCH_INDEX@", TORCH_INDEX), 0o755),
-        "run_autograder": (
-            RUN_AUTOGRADER.replace("@ASSIGNMENT@", assignment.name).replace("@VENV@", VENV),
-            0o755,
-        ),
-        "requirements.txt": (requirements(root), 0o644),
+        "setup.sh": (setup.encode(), 0o755),
+        "run_autograder": (run.encode(), 0o755),
+        "requirements.txt": (requirements(root).encode(), 0o644),
         f"source/{assignment.name}/{assignment.name}.ipynb": (notebook.read_bytes(), 0o644),
     }
     for package in ("aekit", "autograder"):
         for path in package_files(root / package):
             files[path.relative_to(root).as_posix()] = (path.read_bytes(), 0o644)
-    return {
-        name: (content if isinstance(content, bytes) else content.encode(), mode)
-        for name, (content, mode) in files.items()
-    }
+    return files
 
 
 def requirements(root: Path = COURSE_ROOT) -> str:

@@ -7,6 +7,7 @@ interpreter instead (``AEKIT_PYTHON``) and check setup.sh by syntax and by its p
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -338,13 +339,19 @@ def with_cell(notebook: bytes, source: str) -> str:
 
 
 @pytest.mark.slow
-def test_a_submission_that_reads_the_solutions_at_grading_time_gains_nothing(root):
+@pytest.mark.parametrize(("where", "expected"), [("locked", 0.0), ("readable", MAX_SCORE)])
+def test_a_submission_that_reads_the_solutions_gets_them_only_where_the_sandbox_reads(
+    root, where, expected
+):
+    """The bundle's source notebook is out of the sandbox's reach; the control, a copy put
+    where the sandbox may read (beside aekit), shows that the stealing code itself works."""
     solutions = root / "source" / "source" / ASSIGNMENT / NOTEBOOK
+    if where == "readable":
+        solutions = Path(shutil.copy(solutions, root / "source" / "aekit" / "copied.ipynb"))
     stealing = STEAL.format(path=str(solutions))
-    outside = {"torch": torch, "nn": nn, "F": F}  # unfenced, the same code gets every solution
-    exec(stealing, outside)
-    assert outside["_STOLEN"] is True
+    outside = {"torch": torch, "nn": nn, "F": F}
+    exec(stealing, outside)  # unfenced, the same code gets every solution
     assert outside["kl_divergence"](torch.zeros(3, 2), torch.zeros(3, 2)).tolist() == [0.0] * 3
     submit(root, with_cell(committed("release"), stealing))
     results, _ = run_autograder(root)
-    assert results["score"] == 0, results["output"]
+    assert results["score"] == expected, results["output"]
