@@ -12,7 +12,8 @@ What counts as a secret comes from the course itself:
   ``hidden = True``.
 
 A scanned file leaks when one of its lines equals a secret line (after stripping) or when it
-contains a marker. Notebooks and JSON files are read as the text of their strings, HTML files
+contains a marker. In Python files (the public library) one short shared line is taken for an
+idiom the checks share with the solutions; two shared lines, or one long one, are a leak. Notebooks and JSON files are read as the text of their strings, HTML files
 as their text without tags, and a ``.zip`` as the files it holds.
 
 :func:`scan_generated` guards release/ and solutions/ (``aekit release --check``);
@@ -53,6 +54,10 @@ SECRET_FOLDERS = ("autograder", "source", "solutions")  # course folders never s
 SECRET_FILES = ("gradebook.db",)
 MIN_COPY_BYTES = 64  # smaller files (an empty __init__.py) are not telling copies
 ZIP_MEMBER_BYTES = 32 << 20  # larger members of a scanned .zip are skipped, not read
+# In Python files a lone shared line shorter than this is an idiom (``widths = (c_in, *cs)``),
+# not a leak: the public checks encode the exercises' contracts. Two shared lines, or one long
+# one (a formula), are.
+IDIOM_CHARS = 40
 
 # Lines too generic to count as a leak when they appear alone.
 _TRIVIAL = re.compile(
@@ -166,11 +171,19 @@ def scan_text(text: str, secrets: set[str], markers: Iterable = MARKERS) -> list
     A marker is a string (found as a substring) or a compiled regular expression.
     """
     problems = [f"contains {_marker_name(marker)!r}" for marker in markers if _has(text, marker)]
+    return problems + [
+        f"contains the secret line {line!r}" for line in secret_matches(text, secrets)
+    ]
+
+
+def secret_matches(text: str, secrets: set[str]) -> list[str]:
+    """The lines of ``text`` (raw, JSON-escaped or quoted) that equal a secret line."""
+    found = []
     for line in text.replace("\\n", "\n").splitlines():
         stripped = line.strip().strip('",').replace('\\"', '"').strip()
         if stripped in secrets:
-            problems.append(f"contains the secret line {stripped!r}")
-    return problems
+            found.append(stripped)
+    return found
 
 
 def _has(text: str, marker) -> bool:
@@ -280,14 +293,16 @@ def _scan_entry(entry: Entry, secrets: set[str], digests: dict[str, str]) -> lis
     texts = _texts(entry)
     if texts is None:
         return problems
-    name = entry.parts[-1]
-    markers = CODE_MARKERS if name.endswith(".py") else MARKERS
-    found = []
-    for text in texts:
-        found += scan_text(text, secrets, markers)
-    if name.endswith(".py"):
+    python = entry.parts[-1].endswith(".py")
+    markers = CODE_MARKERS if python else MARKERS
+    found = [f"contains {_marker_name(m)!r}" for m in markers if any(_has(t, m) for t in texts)]
+    lines = list(dict.fromkeys(line for text in texts for line in secret_matches(text, secrets)))
+    if python and len(lines) == 1 and len(lines[0]) < IDIOM_CHARS:
+        lines = []  # library code shares short idioms with the solutions; a paste shares more
+    found += [f"contains the secret line {line!r}" for line in lines]
+    if python:
         found += _hidden_classes("\n".join(texts))
-    return problems + _one_message(entry.where, list(dict.fromkeys(found)))
+    return problems + _one_message(entry.where, found)
 
 
 def _structure_problems(parts: tuple[str, ...]) -> list[str]:

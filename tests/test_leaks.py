@@ -171,6 +171,22 @@ def test_a_hidden_check_class_pasted_into_the_library_is_flagged(tmp_path):
     assert problem.endswith("(and 1 more)")
 
 
+def test_library_code_may_share_one_short_idiom_but_not_more(tmp_path):
+    short = sorted((line for line in leaks.all_secrets() if len(line) < leaks.IDIOM_CHARS), key=len)
+    long = next(line for line in leaks.all_secrets() if len(line) >= leaks.IDIOM_CHARS)
+    module = tmp_path / "helpers.py"
+    module.write_text(f"def helper():\n    {short[-1]}\n")
+    assert leaks.scan_student_facing([tmp_path]) == []
+    module.write_text(f"def helper():\n    {short[-1]}\n    {short[-2]}\n")
+    assert leaks.scan_student_facing([tmp_path])
+    module.write_text(f"def helper():\n    {long}\n")
+    assert leaks.scan_student_facing([tmp_path]) == [f"{module}: contains the secret line {long!r}"]
+    notes = tmp_path / "helpers.md"  # not code: even one short line counts
+    module.unlink()
+    notes.write_text(f"    {short[-1]}\n")
+    assert leaks.scan_student_facing([tmp_path])
+
+
 def test_compiled_python_and_gradebooks_are_flagged(tmp_path):
     (tmp_path / "aekit" / "__pycache__").mkdir(parents=True)
     (tmp_path / "aekit" / "__pycache__" / "engine.cpython-311.pyc").write_bytes(b"\x00\x01")
