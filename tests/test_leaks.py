@@ -172,8 +172,9 @@ def test_a_hidden_check_class_pasted_into_the_library_is_flagged(tmp_path):
 
 
 def test_library_code_may_share_one_short_idiom_but_not_more(tmp_path):
-    short = sorted((line for line in leaks.all_secrets() if len(line) < leaks.IDIOM_CHARS), key=len)
-    long = next(line for line in leaks.all_secrets() if len(line) >= leaks.IDIOM_CHARS)
+    solution = sorted(leaks.all_secrets(["solution"]))
+    short = sorted((line for line in solution if len(line) < leaks.IDIOM_CHARS), key=len)
+    long = next(line for line in solution if len(line) >= leaks.IDIOM_CHARS)
     module = tmp_path / "helpers.py"
     module.write_text(f"def helper():\n    {short[-1]}\n")
     assert leaks.scan_student_facing([tmp_path]) == []
