@@ -18,7 +18,6 @@ import os
 import sys
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT_ENV = "AUTOGRADER_ROOT"
@@ -107,13 +106,10 @@ def grade(root: Path, name: str) -> dict:
         return not_graded(root, assignment, str(problem))
     except loader.NotebookError as error:
         return not_graded(root, assignment, f"The submission could not be read: {error}")
-    # The reference loads in a worker thread while this thread starts the zygote: the zygote
-    # dies with the thread that started it (PR_SET_PDEATHSIG), so that must be this one. It is
-    # a fresh interpreter, which never holds the reference.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        loading = pool.submit(load_reference, assignment)
-        shared_zygote()
-        reference = loading.result()
+    # Started here, in the main thread: the zygote dies with the thread that started it
+    # (PR_SET_PDEATHSIG), and the reference is observed in a child of its own.
+    shared_zygote()
+    reference = load_reference(assignment)
     result = grade_notebook(notebook, reference, student_id(root, notebook), "cpu", limits())
     return report.results_json(result)
 
