@@ -123,9 +123,9 @@ def main(control_fd: int) -> None:
     """Zygote loop: import everything, then fork one child per request until EOF."""
     import importlib
 
-    from autograder import isolation
-
-    isolation.die_with_parent()
+    # No parent-death signal here: Linux sends it when the *thread* that started us ends,
+    # which a grader's worker thread may do at any time. The zygote ends instead when its
+    # control socket closes, and its children die with it.
     for name in PRELOAD:
         importlib.import_module(name)
     from autograder.sandbox import child_main
