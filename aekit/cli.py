@@ -103,21 +103,6 @@ def _add_acdc_commands(verbs) -> None:
     phantoms.set_defaults(handler=_lazy("aekit.datasets.acdc", "phantoms_command"))
 
 
-def _at_least(low: float, kind: type):
-    """An argparse type: a number of ``kind`` no smaller than ``low``, or a clear usage error."""
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {text}")
-        return value
-
-    return parse
-
-
 def _add_data_commands(commands) -> None:
     data = commands.add_parser("data", help="prepare the data sets (MNIST, ACDC, phantoms)")
     verbs = data.add_subparsers(dest="data_command", required=True, metavar="{mnist,acdc,phantoms}")
