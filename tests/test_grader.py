@@ -9,6 +9,7 @@ import pytest
 from scenarios import MNIST, MNIST_EXERCISES, ROOT, Scenario, mnist_scenarios
 
 from aekit.cli import main as aekit
+from autograder import samples
 from autograder.assignments import get_assignment
 from autograder.batch import discover, grade_all
 from autograder.reference import load_reference
@@ -235,3 +236,43 @@ def test_grade_cell_points_match_the_checks():
     }
     for exercise in MNIST_EXERCISES:
         assert cells[f"check_{exercise}"] == ASSIGNMENT.points(exercise)
+
+
+# --- cardiac_autoencoders ------------------------------------------------------------------------
+
+CARDIAC = get_assignment("cardiac_autoencoders")
+
+
+def cardiac_scenarios() -> list[Scenario]:
+    from mutants_cardiac import MUTANTS
+
+    zero = {exercise: 0.0 for exercise in CARDIAC.exercises}
+    return [
+        Scenario("solution", samples.load("solutions", CARDIAC.name)),
+        Scenario("untouched-release", samples.load("release", CARDIAC.name), zero),
+    ] + [mutant.scenario(CARDIAC.name) for mutant in MUTANTS]
+
+
+@pytest.fixture(scope="session")
+def cardiac_graded(tmp_path_factory):
+    shared_zygote()
+    submitted = tmp_path_factory.mktemp("cardiac-submitted")
+    scenarios = cardiac_scenarios()
+    for scenario in scenarios:
+        scenario.write(submitted, CARDIAC.name)
+    out = tmp_path_factory.mktemp("cardiac-out")
+    grade_all(submitted, out, load_reference(CARDIAC), jobs=2, limits=LIMITS, progress=False)
+    return {"out": out, "scenarios": {scenario.name: scenario for scenario in scenarios}}
+
+
+@pytest.mark.parametrize("name", [scenario.name for scenario in cardiac_scenarios()])
+def test_cardiac_scenario_gets_its_exact_score(cardiac_graded, name):
+    """The solution gets full marks, the release 0, and every mutant loses points on its own
+    exercise only."""
+    scenario = cardiac_graded["scenarios"][name]
+    expected = {
+        exercise: CARDIAC.points(exercise) for exercise in CARDIAC.exercises
+    } | scenario.expected
+    results = json.loads((cardiac_graded["out"] / name / "results.json").read_text())
+    assert exercise_points(results) == expected
+    jsonschema.validate(results, GRADESCOPE_SCHEMA)
