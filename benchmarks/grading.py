@@ -129,6 +129,48 @@ def nbgrader_seconds(assignment: str, submitted: Path, count: int, scratch: Path
     return (time.perf_counter() - start) / count
 
 
+def one_submission(assignment: str, scratch: Path) -> dict:
+    """Wall seconds to grade one solution notebook three ways, side by side: ``aekit grade``,
+    the Gradescope zip's ``run_autograder``, and ``nbgrader autograde`` (fast mode)."""
+    import os
+    import zipfile
+
+    from autograder.assignments import get_assignment
+    from autograder.gradescope import build
+
+    folder = scratch / "one"
+    notebook = samples.write(
+        samples.load("solutions", assignment), folder / "submitted", "ada", assignment
+    )
+    aekit_seconds, _ = aekit_grade(assignment, notebook, folder / "aekit", jobs=1)
+    root = folder / "autograder"
+    with zipfile.ZipFile(build(get_assignment(assignment), folder / "ag.zip")) as archive:
+        archive.extractall(root / "source")
+    (root / "source" / "run_autograder").chmod(0o755)
+    (root / "results").mkdir()
+    (root / "submission").mkdir()
+    shutil.copy(notebook, root / "submission")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AEKIT_", "PYTHON"))}
+    environment.update(AUTOGRADER_ROOT=str(root), AEKIT_PYTHON=sys.executable)
+    start = time.perf_counter()
+    subprocess.run(
+        [str(root / "source" / "run_autograder")],
+        cwd=root,
+        env=environment,
+        check=True,
+        capture_output=True,
+    )
+    gradescope_seconds = time.perf_counter() - start
+    score = json.loads((root / "results" / "results.json").read_text())["score"]
+    nbgrader = nbgrader_seconds(assignment, folder / "submitted", 1, folder)
+    return {
+        "aekit_grade_s": aekit_seconds,
+        "run_autograder_s": gradescope_seconds,
+        "nbgrader_s": nbgrader,
+        "score": score,
+    }
+
+
 def time_limit(assignment: str, scratch: Path, limit: float = 10.0) -> dict:
     """A solution and a never-returning submission: the batch finishes, the check is cut."""
     submitted = scratch / "loop"
@@ -143,7 +185,7 @@ def time_limit(assignment: str, scratch: Path, limit: float = 10.0) -> dict:
     samples.write(looping, submitted, "loops", assignment)
     seconds, _ = aekit_grade(assignment, submitted, scratch / "loop-out", jobs=2, timeout=limit)
     results = json.loads((scratch / "loop-out" / "loops" / "results.json").read_text())
-    cut = [t for t in results["tests"] if "did not return within" in t["output"]]
+    cut = [t for t in results["tests"] if t["output"].startswith("Your code did not return within")]
     return {
         "limit_s": limit,
         "batch_s": seconds,
@@ -176,6 +218,9 @@ def main(argv: list[str] | None = None) -> dict:
                     "nbgrader_over_aekit": nb / per,
                 }
         figures["time_limit"] = time_limit("mnist_autoencoders", scratch)
+        figures["one_submission"] = {
+            name: one_submission(name, scratch / name) for name in assignments()
+        }
     report(figures, args.students)
     return figures
 
@@ -196,6 +241,12 @@ def report(figures: dict, students: int) -> None:
             )
         peaks = ", ".join(f"{role} {mb:.0f} MB" for role, mb in sorted(row["peak_rss_mb"].items()))
         print(f"    peak resident memory: {peaks} (target ≤ 768 MB each)")
+    for assignment, row in figures["one_submission"].items():
+        print(
+            f"  one {assignment} submission, wall time of each whole command: aekit grade "
+            f"{row['aekit_grade_s']:.1f} s, Gradescope run_autograder {row['run_autograder_s']:.1f} s, "
+            f"nbgrader autograde {row['nbgrader_s']:.1f} s"
+        )
     limit = figures["time_limit"]
     print(
         f"  time limit {limit['limit_s']:.0f} s: batch with a never-returning submission finished in "
