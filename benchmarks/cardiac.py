@@ -97,6 +97,7 @@ def quality(ns: dict, encoder, decoder) -> dict:
     figures["repair_dice_loss"] = figures["dice_mean"] - figures["repaired_dice"]
     for kind in CORRUPTIONS:
         fixed = project(corrupt(test, kind, torch.Generator().manual_seed(1)))
+        figures[f"repaired_dice_{kind}"] = dice(fixed, test).mean().item()
         figures[f"repaired_plausible_{kind}"] = plausibility_rate(fixed)
     return figures
 
@@ -176,7 +177,7 @@ def report(ns: dict, figures: dict) -> None:
         if key in targets:
             text, test = targets[key]
             verdict = f"target {text}: {'met' if test(value) else 'MISSED'}"
-        print(f"  {key:32s} {shown:>10s}  {verdict}")
+        print(f"  {key:36s} {shown:>10s}  {verdict}")
 
 
 if __name__ == "__main__":
