@@ -21,6 +21,23 @@ TYPICAL_MISTAKES = {
         ("reparameterize", "torch.exp(0.5 * logvar)", "torch.exp(logvar)"),
         ("kl_divergence", "return -0.5 *", "return 0.5 *"),
     ],
+    "cardiac_autoencoders": [
+        (
+            "ConvDecoder",
+            "return self.head(self.blocks(start))",
+            "return self.head(self.blocks(start)).softmax(dim=1)",
+        ),
+        (
+            "dice_score",
+            "dice = 2 * overlap / sizes.clamp(min=1)",
+            "dice = overlap / (sizes - overlap).clamp(min=1)",
+        ),
+        (
+            "project_segmentation",
+            "return decoder(mu).argmax(dim=1)",
+            "return decoder(mu).argmax(dim=-1)",
+        ),
+    ],
 }
 
 

@@ -250,6 +250,11 @@ def cardiac_scenarios() -> list[Scenario]:
     return [
         Scenario("solution", samples.load("solutions", CARDIAC.name)),
         Scenario("untouched-release", samples.load("release", CARDIAC.name), zero),
+        Scenario(
+            "typical-mistakes",
+            samples.with_mistakes(CARDIAC.name),
+            {"ConvDecoder": 1.5, "dice_score": 1.5, "project_segmentation": 0.5},
+        ),
     ] + [mutant.scenario(CARDIAC.name) for mutant in MUTANTS]
 
 
