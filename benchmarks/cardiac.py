@@ -9,7 +9,10 @@ the phantoms unless ``$AEKIT_ACDC`` names a real ACDC download. Targets:
 - the trained VAE (128 × 128 maps, latent 32) reconstructs held-out maps with a mean Dice over
   RV, MYO and LV of at least 0.90;
 - projecting corrupted held-out maps through it makes at least 95 % of them anatomically
-  plausible, with a Dice within 0.02 of projecting the uncorrupted maps;
+  plausible, with a Dice within 0.02 of projecting the uncorrupted maps. Both are measured twice:
+  with the VAE as trained (``plain_``) and after the notebook's denoising fine-tune
+  (``tuned_``, its ``REPAIR_SCHEDULE`` on the pairs of ``repair_pairs``); the targets apply to
+  the fine-tuned model, the one the notebook ends with;
 - the notebook runs top to bottom in at most 10 minutes with its CPU defaults on 2 cores, and in
   at most 90 s in fast mode.
 
@@ -70,36 +73,64 @@ def train(ns: dict, size: int = 128) -> tuple:
     return encoder, decoder, history
 
 
+def fine_tune(ns: dict, encoder, decoder, size: int = 128) -> float:
+    """The notebook's denoising fine-tune, in place; returns its seconds."""
+    started = time.perf_counter()
+    pairs = [
+        ns["repair_pairs"](load_acdc(split, size=size).labels, seed=seed)
+        for split, seed in (("train", 1), ("val", 2))
+    ]
+    encoder.train()
+    decoder.train()
+    for epochs, learning_rate in ns["REPAIR_SCHEDULE"]:
+        config = cpu_config(ns, epochs=epochs, learning_rate=learning_rate)
+        fit(ns["repair_forward"], (encoder, decoder), *pairs, config)
+    encoder.eval()
+    decoder.eval()
+    return time.perf_counter() - started
+
+
 def quality(ns: dict, encoder, decoder) -> dict:
-    """Held-out Dice and plausibility, before and after corrupting and projecting."""
+    """Held-out Dice per structure of the reconstructions, and the corrupted maps' figures."""
     test = load_acdc("test", size=128).labels
-    dice = ns["dice_score"]
-
-    def project(maps: torch.Tensor) -> torch.Tensor:
-        return batched(lambda batch: ns["project_segmentation"](encoder, decoder, batch), maps)
-
-    clean = project(test)
-    per_structure = dice(clean, test).mean(dim=0)
+    clean = project(ns, encoder, decoder, test)
+    per_structure = ns["dice_score"](clean, test).mean(dim=0)
     corrupted = corrupt(test, "mixed", torch.Generator().manual_seed(0))
-    repaired = project(corrupted)
-    figures = {
+    return {
         "test_maps": len(test),
         "dice_rv": per_structure[0].item(),
         "dice_myo": per_structure[1].item(),
         "dice_lv": per_structure[2].item(),
         "dice_mean": per_structure.mean().item(),
-        "reconstructions_plausible": plausibility_rate(clean),
-        "corrupted_dice": dice(corrupted, test).mean().item(),
+        "corrupted_dice": ns["dice_score"](corrupted, test).mean().item(),
         "corrupted_plausible": plausibility_rate(corrupted),
+    }
+
+
+def repair(ns: dict, encoder, decoder, prefix: str) -> dict:
+    """Projections of clean and corrupted held-out maps: Dice, plausibility, and the gap."""
+    test = load_acdc("test", size=128).labels
+    dice = ns["dice_score"]
+    clean = project(ns, encoder, decoder, test)
+    repaired = project(
+        ns, encoder, decoder, corrupt(test, "mixed", torch.Generator().manual_seed(0))
+    )
+    figures = {
+        "clean_dice": dice(clean, test).mean().item(),
+        "clean_plausible": plausibility_rate(clean),
         "repaired_dice": dice(repaired, test).mean().item(),
         "repaired_plausible": plausibility_rate(repaired),
     }
-    figures["repair_dice_loss"] = figures["dice_mean"] - figures["repaired_dice"]
+    figures["repair_dice_loss"] = figures["clean_dice"] - figures["repaired_dice"]
     for kind in CORRUPTIONS:
-        fixed = project(corrupt(test, kind, torch.Generator().manual_seed(1)))
+        fixed = project(ns, encoder, decoder, corrupt(test, kind, torch.Generator().manual_seed(1)))
         figures[f"repaired_dice_{kind}"] = dice(fixed, test).mean().item()
         figures[f"repaired_plausible_{kind}"] = plausibility_rate(fixed)
-    return figures
+    return {f"{prefix}_{key}": value for key, value in figures.items()}
+
+
+def project(ns: dict, encoder, decoder, maps: torch.Tensor) -> torch.Tensor:
+    return batched(lambda batch: ns["project_segmentation"](encoder, decoder, batch), maps)
 
 
 def epoch_times(ns: dict) -> dict:
@@ -133,8 +164,8 @@ def notebook_times() -> dict:
 
 TARGETS = [
     ("dice_mean", "≥ 0.90", lambda v: v >= 0.90),
-    ("repaired_plausible", "≥ 0.95", lambda v: v >= 0.95),
-    ("repair_dice_loss", "≤ 0.02", lambda v: v <= 0.02),
+    ("tuned_repaired_plausible", "≥ 0.95", lambda v: v >= 0.95),
+    ("tuned_repair_dice_loss", "≤ 0.02", lambda v: v <= 0.02),
     ("notebook_default_s", "≤ 600 s", lambda v: v <= 600),
     ("notebook_fast_s", "≤ 90 s", lambda v: v <= 90),
 ]
@@ -154,7 +185,9 @@ def main(argv: list[str] | None = None) -> dict:
         "train_epoch_s": statistics.median(history.seconds),
         "final_val_loss": history.val_loss[-1],
     }
-    figures |= quality(ns, encoder, decoder) | epoch_times(ns)
+    figures |= quality(ns, encoder, decoder) | repair(ns, encoder, decoder, "plain")
+    figures["fine_tune_s"] = fine_tune(ns, encoder, decoder)
+    figures |= repair(ns, encoder, decoder, "tuned") | epoch_times(ns)
     if not args.quick:
         figures |= notebook_times()
     report(ns, figures)
