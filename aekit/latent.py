@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from aekit.metrics import fit_pca
+from aekit.runtime import refuse_in_grading
 
 
 @torch.no_grad()
@@ -27,6 +28,9 @@ def batched(
     comes back to the CPU, so a split of any size fits in memory. A function returning a tuple
     (an encoder's ``(mu, logvar)``) gives a tuple of concatenated tensors.
     """
+    # A notebook's evaluation over a split, e.g. decoding 200 samples, would cost the
+    # autograder's child half a gigabyte while it only collects definitions.
+    refuse_in_grading("a pass over a split")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     if len(data) == 0:

@@ -29,6 +29,9 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 128
     learning_rate: float = 1e-3
+    # The last ``cooldown_epochs`` epochs run at a tenth of the learning rate (a step decay),
+    # always leaving at least one epoch at the full rate.
+    cooldown_epochs: int = 0
     seed: int = 0
     device: str = "auto"
     fast: bool | None = None
@@ -49,6 +52,7 @@ class History:
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    learning_rates: list[float] = field(default_factory=list)
     device: str = "cpu"
     fast: bool = False
 
@@ -89,8 +93,13 @@ def fit(
     optimizer = torch.optim.Adam(parameters, lr=config.learning_rate, fused=fused)
     generator = torch.Generator().manual_seed(config.seed)
     history = History(device=str(device), fast=fast)
+    cooldown_from = epochs - min(config.cooldown_epochs, epochs - 1) + 1
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
+        if epoch == cooldown_from:
+            for group in optimizer.param_groups:
+                group["lr"] = config.learning_rate / 10
+        history.learning_rates.append(optimizer.param_groups[0]["lr"])
         history.train_loss.append(
             _train_epoch(forward, models, optimizer, train_data, config, generator, epoch, epochs)
         )
@@ -108,7 +117,7 @@ def _train_epoch(forward, models, optimizer, data, config, generator, epoch, epo
     total, count = 0.0, 0
     bar = tqdm(
         range(batches),
-        desc=f"epoch {epoch}/{epochs}",
+        desc=f"epoch {epoch}/{epochs} (lr {optimizer.param_groups[0]['lr']:g})",
         leave=epoch == epochs,
         disable=not config.progress,
         unit="batch",

@@ -4,7 +4,8 @@
 
 Every scenario of the grader's tests except the ones nbgrader cannot survive by design
 (stalling, crashing, flooding, tampering: the student's code runs in nbgrader's grading
-kernel), a renamed file (nbgrader skips unknown notebook names) and unreadable files. Each
+kernel), files under another name than the assignment's (nbgrader skips unknown notebook
+names: the renamed and stripped-metadata students) and unreadable files. Each
 notebook runs top to bottom in fast mode, so this takes a while.
 """
 
@@ -24,7 +25,7 @@ from autograder.batch import grade_all  # noqa: E402
 from autograder.nbgrader_course import round_trip  # noqa: E402
 from autograder.reference import load_reference  # noqa: E402
 
-LEFT_OUT = {"stalling", "crashing", "flooding", "tampering", "renamed", "unreadable"}
+LEFT_OUT = {"stalling", "crashing", "flooding", "tampering", "unreadable"}
 
 
 def aekit_points(out: Path, student: str) -> dict[str, float]:
@@ -40,7 +41,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="aekit-agreement-") as folder:
         scratch = Path(folder)
-        scenarios = [s for s in mnist_scenarios(scratch / "planted.json") if s.name not in LEFT_OUT]
+        scenarios = [
+            s
+            for s in mnist_scenarios(scratch / "planted.json")
+            if s.name not in LEFT_OUT and s.file_name is None
+        ]
         for scenario in scenarios:
             scenario.write(scratch / "submitted", MNIST)
         students = [scenario.name for scenario in scenarios]

