@@ -41,9 +41,9 @@ def run(args) -> int:
     shared_zygote()
     for name in names:
         make_submissions(course, name)
-    for name in names:
+    for step, name in enumerate(names, start=2):
         print(
-            f"\n2. Grading {name}: ada (solution), bert (untouched), chloe (typical mistakes), dmitri (unreadable)"
+            f"\n{step}. Grading {name}: ada (solution), bert (untouched), chloe (typical mistakes), dmitri (unreadable)"
         )
         out = course / "graded" / name
         rows = grade_all(
