@@ -89,40 +89,33 @@ def fine_tune(ns: dict, encoder, decoder, size: int = 128) -> float:
     return time.perf_counter() - started
 
 
-def quality(ns: dict, encoder, decoder) -> dict:
-    """Held-out Dice per structure of the reconstructions, and the corrupted maps' figures."""
-    test = load_acdc("test", size=128).labels
+def test_maps(size: int = 128) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Held-out maps, and their corrupted copies: "mixed" and one per kind of corruption."""
+    test = load_acdc("test", size=size).labels
+    corrupted = {"mixed": corrupt(test, "mixed", torch.Generator().manual_seed(0))}
+    for kind in CORRUPTIONS:
+        corrupted[kind] = corrupt(test, kind, torch.Generator().manual_seed(1))
+    return test, corrupted
+
+
+def repair(ns: dict, encoder, decoder, test, corrupted: dict, prefix: str) -> dict:
+    """Projections of clean and corrupted held-out maps: Dice, plausibility, and the gap."""
+    dice = ns["dice_score"]
     clean = project(ns, encoder, decoder, test)
-    per_structure = ns["dice_score"](clean, test).mean(dim=0)
-    corrupted = corrupt(test, "mixed", torch.Generator().manual_seed(0))
-    return {
-        "test_maps": len(test),
+    per_structure = dice(clean, test).mean(dim=0)
+    repaired = project(ns, encoder, decoder, corrupted["mixed"])
+    figures = {
         "dice_rv": per_structure[0].item(),
         "dice_myo": per_structure[1].item(),
         "dice_lv": per_structure[2].item(),
         "dice_mean": per_structure.mean().item(),
-        "corrupted_dice": ns["dice_score"](corrupted, test).mean().item(),
-        "corrupted_plausible": plausibility_rate(corrupted),
-    }
-
-
-def repair(ns: dict, encoder, decoder, prefix: str) -> dict:
-    """Projections of clean and corrupted held-out maps: Dice, plausibility, and the gap."""
-    test = load_acdc("test", size=128).labels
-    dice = ns["dice_score"]
-    clean = project(ns, encoder, decoder, test)
-    repaired = project(
-        ns, encoder, decoder, corrupt(test, "mixed", torch.Generator().manual_seed(0))
-    )
-    figures = {
-        "clean_dice": dice(clean, test).mean().item(),
         "clean_plausible": plausibility_rate(clean),
         "repaired_dice": dice(repaired, test).mean().item(),
         "repaired_plausible": plausibility_rate(repaired),
     }
-    figures["repair_dice_loss"] = figures["clean_dice"] - figures["repaired_dice"]
+    figures["repair_dice_loss"] = figures["dice_mean"] - figures["repaired_dice"]
     for kind in CORRUPTIONS:
-        fixed = project(ns, encoder, decoder, corrupt(test, kind, torch.Generator().manual_seed(1)))
+        fixed = project(ns, encoder, decoder, corrupted[kind])
         figures[f"repaired_dice_{kind}"] = dice(fixed, test).mean().item()
         figures[f"repaired_plausible_{kind}"] = plausibility_rate(fixed)
     return {f"{prefix}_{key}": value for key, value in figures.items()}
@@ -162,7 +155,7 @@ def notebook_times() -> dict:
 
 
 TARGETS = [
-    ("dice_mean", "≥ 0.90", lambda v: v >= 0.90),
+    ("plain_dice_mean", "≥ 0.90", lambda v: v >= 0.90),
     ("tuned_repaired_plausible", "≥ 0.95", lambda v: v >= 0.95),
     ("tuned_repair_dice_loss", "≤ 0.02", lambda v: v <= 0.02),
     ("notebook_default_s", "≤ 600 s", lambda v: v <= 600),
@@ -184,9 +177,15 @@ def main(argv: list[str] | None = None) -> dict:
         "train_epoch_s": statistics.median(history.seconds),
         "final_val_loss": history.val_loss[-1],
     }
-    figures |= quality(ns, encoder, decoder) | repair(ns, encoder, decoder, "plain")
+    test, corrupted = test_maps()
+    figures |= {
+        "test_maps": len(test),
+        "corrupted_dice": ns["dice_score"](corrupted["mixed"], test).mean().item(),
+        "corrupted_plausible": plausibility_rate(corrupted["mixed"]),
+    }
+    figures |= repair(ns, encoder, decoder, test, corrupted, "plain")
     figures["fine_tune_s"] = fine_tune(ns, encoder, decoder)
-    figures |= repair(ns, encoder, decoder, "tuned") | epoch_times(ns)
+    figures |= repair(ns, encoder, decoder, test, corrupted, "tuned") | epoch_times(ns)
     if not args.quick:
         figures |= notebook_times()
     report(ns, figures)

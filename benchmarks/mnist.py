@@ -82,6 +82,7 @@ def training_speed(ns: dict, rounds: int = 2) -> dict:
     )
 
     def fit_epoch() -> float:
+        seed_everything(0)
         models = (ns["VAEEncoder"](latent_dim=2), ns["make_decoder"](latent_dim=2))
         config = TrainConfig(epochs=1, batch_size=128, fast=False, progress=False, device="cpu")
         return fit(forward, models, train.images, None, config).seconds[0]
