@@ -86,6 +86,11 @@ def fit(
         val_data = _subset(val_data, config.fast_samples if fast else None).to(device)
     for model in models:
         model.to(device)
+        if device.type == "cpu":
+            # Convolutions run about 1.8 times faster on the CPU with their weights stored
+            # channels-last (oneDNN's native layout; measured on the cardiac model); the
+            # activations follow the weights. Layers without 4-D weights are left as they are.
+            model.to(memory_format=torch.channels_last)
     parameters = [p for model in models for p in model.parameters()]
     # The fused kernel updates every parameter in one pass instead of one small step per tensor;
     # same algorithm and hyperparameters, results equal up to float rounding.

@@ -50,6 +50,25 @@ def test_fit_is_reproducible_with_a_seed():
     assert first.train_loss == second.train_loss
 
 
+def test_convolutions_train_channels_last_on_the_cpu_and_still_learn():
+    torch.manual_seed(0)
+    encoder = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 8 * 8, 6))
+    decoder = nn.Linear(6, 2 * 8 * 8)
+    images = (torch.randn(64, 3) @ torch.randn(3, 2 * 8 * 8)).reshape(64, 2, 8, 8)  # rank 3
+
+    def forward(encoder, decoder, x):
+        x_hat = decoder(encoder(x))
+        return (x_hat - x.flatten(start_dim=1)).pow(2).sum(dim=1).mean(), x_hat
+
+    config = TrainConfig(epochs=20, batch_size=16, learning_rate=1e-2, fast=False, progress=False,
+                         device="cpu")
+    history = fit(forward, (encoder, decoder), images, None, config)
+    assert encoder[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not encoder[0].weight.is_contiguous()  # really converted, not a no-op
+    assert decoder.weight.is_contiguous()  # 2-D weights keep their layout
+    assert history.train_loss[-1] < 0.5 * history.train_loss[0]
+
+
 def test_fast_mode_trains_on_a_subset_for_two_epochs(monkeypatch):
     monkeypatch.setenv("AEKIT_FAST", "1")
     history = fit(
