@@ -60,8 +60,9 @@ def test_convolutions_train_channels_last_on_the_cpu_and_still_learn():
         x_hat = decoder(encoder(x))
         return (x_hat - x.flatten(start_dim=1)).pow(2).sum(dim=1).mean(), x_hat
 
-    config = TrainConfig(epochs=20, batch_size=16, learning_rate=1e-2, fast=False, progress=False,
-                         device="cpu")
+    config = TrainConfig(
+        epochs=20, batch_size=16, learning_rate=1e-2, fast=False, progress=False, device="cpu"
+    )
     history = fit(forward, (encoder, decoder), images, None, config)
     assert encoder[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert not encoder[0].weight.is_contiguous()  # really converted, not a no-op
