@@ -1,4 +1,5 @@
-"""Numbers that say how good a trained model is: reconstruction error and the PCA baseline.
+"""Numbers that say how good a trained model is (reconstruction error, the PCA baseline), and
+the soft Dice loss that teaches a segmentation model its small structures.
 
 The negative ELBO needs no helper of its own: :func:`aekit.training.evaluate` with the
 student's ``vae_forward`` at beta = 1 gives it in nats per image.
@@ -7,6 +8,7 @@ student's ``vae_forward`` at beta = 1 gives it in nats per image.
 from collections.abc import Callable
 
 import torch
+from torch.nn import functional as F
 
 
 @torch.no_grad()
@@ -53,3 +55,26 @@ def pca_reconstruction_mse(train: torch.Tensor, test: torch.Tensor, components: 
     flat = test.reshape(len(test), -1).to(torch.float64) - mean
     reconstructed = (flat @ axes.T) @ axes
     return (reconstructed - flat).pow(2).mean().item()
+
+
+def soft_dice_loss(logits: torch.Tensor, labels: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """1 − the mean soft Dice over the foreground classes: a differentiable loss in [0, 1].
+
+    ``logits`` (N, C, H, W), ``labels`` (N, H, W) int64 in 0 … C - 1; class 0 (background) is
+    left out. The softmax probabilities stand in for the predicted masks, and each class's
+    overlap and sizes are summed over the whole batch (a batch Dice), so a class missing from
+    one map costs nothing there; ``smooth`` (in pixels) keeps a class missing from the whole
+    batch finite. A cross-entropy summed over pixels weighs a structure by its area; this loss
+    weighs every structure alike, so a thin RV crescent counts as much as the LV cavity.
+    """
+    if logits.ndim != 4 or labels.shape != (logits.shape[0], *logits.shape[2:]):
+        raise ValueError(
+            f"expected logits (N, C, H, W) and labels (N, H, W), got {tuple(logits.shape)} "
+            f"and {tuple(labels.shape)}"
+        )
+    probabilities = logits.softmax(dim=1)[:, 1:]
+    targets = F.one_hot(labels, logits.shape[1]).permute(0, 3, 1, 2)[:, 1:]
+    targets = targets.to(probabilities.dtype)
+    overlap = (probabilities * targets).sum(dim=(0, 2, 3))
+    sizes = probabilities.sum(dim=(0, 2, 3)) + targets.sum(dim=(0, 2, 3))
+    return 1 - ((2 * overlap + smooth) / (sizes + smooth)).mean()

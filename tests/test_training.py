@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from aekit.metrics import fit_pca, pca_reconstruction_mse, reconstruction_mse
+from aekit.metrics import fit_pca, pca_reconstruction_mse, reconstruction_mse, soft_dice_loss
 from aekit.runtime import GradingSkip, fast_mode, pick_device
 from aekit.training import History, TrainConfig, evaluate, fit
 
@@ -160,6 +160,45 @@ def test_reconstruction_mse_is_per_pixel():
     assert reconstruction_mse(lambda x: torch.zeros_like(x), images, batch_size=3) == pytest.approx(
         0.25
     )
+
+
+def confident(labels: torch.Tensor, classes: int = 4) -> torch.Tensor:
+    """Logits that put nearly all probability on ``labels``."""
+    return 50.0 * nn.functional.one_hot(labels, classes).permute(0, 3, 1, 2).float()
+
+
+def test_soft_dice_loss_is_zero_for_a_perfect_map_and_one_for_a_wrong_one():
+    labels = torch.zeros(2, 8, 8, dtype=torch.int64)
+    labels[:, 2:6, 2:6] = 3
+    labels[:, 2:6, 6] = 1
+    labels[:, 1, 2:6] = 2
+    assert soft_dice_loss(confident(labels), labels).item() == pytest.approx(0.0, abs=1e-4)
+    shifted = torch.where(labels > 0, labels % 3 + 1, 0)  # every structure labelled as another
+    assert soft_dice_loss(confident(shifted), labels).item() == pytest.approx(1.0, abs=0.05)
+
+
+def test_soft_dice_loss_weighs_a_small_structure_like_a_large_one():
+    labels = torch.zeros(1, 16, 16, dtype=torch.int64)
+    labels[0, 2:14, 2:14] = 3  # a large LV
+    labels[0, 0, 2:14] = 1  # a one-pixel-thin RV
+    labels[0, 15, 2:14] = 2
+    without_rv = torch.where(labels == 1, 0, labels)
+    without_lv = torch.where(labels == 3, 0, labels)
+    small = soft_dice_loss(confident(without_rv), labels).item()
+    large = soft_dice_loss(confident(without_lv), labels).item()
+    assert small == pytest.approx(large, abs=0.15) and small > 0.25
+    # a summed cross-entropy, by contrast, weighs them by their areas (12 and 144 pixels)
+    ce = lambda maps: nn.functional.cross_entropy(confident(maps), labels, reduction="sum")  # noqa: E731
+    assert ce(without_rv) < ce(without_lv) / 10
+
+
+def test_soft_dice_loss_has_gradients_and_checks_shapes():
+    labels = torch.randint(0, 4, (3, 8, 8))
+    logits = torch.randn(3, 4, 8, 8, requires_grad=True)
+    soft_dice_loss(logits, labels).backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="expected logits"):
+        soft_dice_loss(logits, labels[0])
 
 
 def test_pick_device():
