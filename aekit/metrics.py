@@ -58,14 +58,15 @@ def pca_reconstruction_mse(train: torch.Tensor, test: torch.Tensor, components: 
 
 
 def soft_dice_loss(logits: torch.Tensor, labels: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
-    """1 − the mean soft Dice over the foreground classes: a differentiable loss in [0, 1].
+    """1 − the mean soft Dice over maps and foreground classes: a differentiable loss in [0, 1].
 
     ``logits`` (N, C, H, W), ``labels`` (N, H, W) int64 in 0 … C - 1; class 0 (background) is
-    left out. The softmax probabilities stand in for the predicted masks, and each class's
-    overlap and sizes are summed over the whole batch (a batch Dice), so a class missing from
-    one map costs nothing there; ``smooth`` (in pixels) keeps a class missing from the whole
-    batch finite. A cross-entropy summed over pixels weighs a structure by its area; this loss
-    weighs every structure alike, so a thin RV crescent counts as much as the LV cavity.
+    left out. The softmax probabilities stand in for the predicted masks. Each map's Dice is
+    taken on its own, so the small RV of an apical slice weighs as much as the large RV of a
+    basal slice in the same batch; ``smooth`` (in pixels) makes a class absent from a map score
+    about 1 when the map predicts none of it, and less for every pixel it does predict. A
+    cross-entropy summed over pixels weighs a structure by its area; this loss weighs every
+    structure alike, so a thin RV crescent counts as much as the LV cavity.
     """
     if logits.ndim != 4 or labels.shape != (logits.shape[0], *logits.shape[2:]):
         raise ValueError(
@@ -75,6 +76,6 @@ def soft_dice_loss(logits: torch.Tensor, labels: torch.Tensor, smooth: float = 1
     probabilities = logits.softmax(dim=1)[:, 1:]
     targets = F.one_hot(labels, logits.shape[1]).permute(0, 3, 1, 2)[:, 1:]
     targets = targets.to(probabilities.dtype)
-    overlap = (probabilities * targets).sum(dim=(0, 2, 3))
-    sizes = probabilities.sum(dim=(0, 2, 3)) + targets.sum(dim=(0, 2, 3))
+    overlap = (probabilities * targets).sum(dim=(2, 3))
+    sizes = probabilities.sum(dim=(2, 3)) + targets.sum(dim=(2, 3))
     return 1 - ((2 * overlap + smooth) / (sizes + smooth)).mean()
