@@ -17,17 +17,27 @@ class NotebookFailed(RuntimeError):
 
 
 def execute(path: Path, timeout: int = 900) -> float:
-    """Run the notebook at ``path`` in its folder; return the seconds it took."""
+    """Run the notebook at ``path`` in its folder; return the seconds it took.
+
+    ``timeout`` bounds each cell (nbclient's own unit): a cell that runs past it, or a kernel
+    that dies, fails the run like an error does, with the cell's number in the message.
+    """
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     notebook = nbformat.read(path, as_version=4)
+    running = {"cell": "?"}
+
+    def started(cell, cell_index, **_) -> None:
+        running["cell"] = cell_index + 1
+
     client = NotebookClient(
         notebook,
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
+        on_cell_start=started,
     )
     start = time.perf_counter()
     try:
@@ -35,6 +45,12 @@ def execute(path: Path, timeout: int = 900) -> float:
     except CellExecutionError as error:
         cell = next((i for i, c in enumerate(notebook.cells, 1) if _failed(c)), "?")
         raise NotebookFailed(f"{path.name}, cell {cell}: {error.ename}: {error.evalue}") from None
+    except CellTimeoutError:
+        raise NotebookFailed(
+            f"{path.name}, cell {running['cell']}: still running after {timeout} s"
+        ) from None
+    except DeadKernelError:
+        raise NotebookFailed(f"{path.name}, cell {running['cell']}: the kernel died") from None
     return time.perf_counter() - start
 
 
