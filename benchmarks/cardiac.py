@@ -220,7 +220,7 @@ def report(ns: dict, figures: dict) -> None:
 
 
 def _shown(key: str, value) -> str:
-    """A figure as printed: ``failed`` for a run that failed, seconds to 0.1, others to 0.001."""
+    """A figure as printed: ``failed`` for a failed run; floats of 10 or more to 0.1, others to 0.001."""
     if value is None:
         return "failed"
     if not isinstance(value, float):
