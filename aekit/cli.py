@@ -150,10 +150,25 @@ def _add_grade_command(commands) -> None:
         "--jobs", type=int, default=1, help="submissions graded in parallel (default 1)"
     )
     grade.add_argument(
-        "--device", choices=["auto", "cpu", "cuda"], default="cpu", help="where student code runs"
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="cpu",
+        help="where student code runs (default cpu)",
     )
     grade.add_argument("--force", action="store_true", help="regrade students already graded")
     grade.add_argument("--timeout", type=float, default=30.0, help="seconds per check (default 30)")
+    grade.add_argument(
+        "--budget",
+        type=float,
+        default=300.0,
+        help="seconds one submission may cost in all, loading included (default 300)",
+    )
+    grade.add_argument(
+        "--weak-isolation",
+        action="store_true",
+        help="grade even where the sandbox (bubblewrap, user namespaces, seccomp) cannot be "
+        "raised, with the fences this machine allows; results.json says which",
+    )
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(handler=_instructor("batch"))
 

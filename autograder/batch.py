@@ -8,7 +8,9 @@ directly in ``<student>/`` and notebooks directly in ``SUBMITTED_DIR`` are accep
 student already graded (same notebook, same grader) is skipped unless ``force``.
 """
 
+import contextlib
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -25,6 +27,7 @@ from autograder.reference import Reference
 from autograder.sandbox import Limits
 
 IGNORED = {".ipynb_checkpoints", "__pycache__", "feedback"}
+RESERVED = {"grades.csv"}  # files the grader writes into OUT: no student may be named so
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Row:
     max_score: float
     seconds: float
     status: str
+    fences: tuple[str, ...] = ()
 
 
 def discover(target: Path, assignment: str) -> list[Submission]:
@@ -98,10 +102,17 @@ def grade_all(
             pending.append(submission)
 
     def work(submission: Submission) -> Row:
-        grade = _grade(submission, reference, device, limits)
-        report.write_submission(grade, out / submission.student)
+        if submission.student in RESERVED:
+            why = f"refused: the student id {submission.student!r} is the name of a grader's file"
+            return Row(submission.student, 0.0, assignment.max_score, 0.0, why)
+        try:
+            grade = _grade(submission, reference, device, limits)
+            report.write_submission(grade, out / submission.student)
+        except Exception as error:  # noqa: BLE001 - one submission never stops the batch
+            return _grader_error(submission, assignment, out, error)
         status = "error" if grade.error else "graded"
-        return Row(submission.student, grade.score, grade.max_score, grade.seconds, status)
+        fences = tuple(grade.fences)
+        return Row(submission.student, grade.score, grade.max_score, grade.seconds, status, fences)
 
     bar = tqdm(
         total=len(pending),
@@ -120,6 +131,16 @@ def grade_all(
         [(row.student, row.score, row.max_score) for row in rows], out / "grades.csv"
     )
     return rows
+
+
+def _grader_error(submission: Submission, assignment: Assignment, out: Path, error) -> Row:
+    """A submission the grader failed on: reported as such, never as a grade."""
+    message = f"grader error: {type(error).__name__}: {error}"[:300]
+    with contextlib.suppress(OSError):
+        folder = out / submission.student
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "results.json").unlink(missing_ok=True)  # no stale grade survives
+    return Row(submission.student, 0.0, assignment.max_score, 0.0, message)
 
 
 def _grade(submission: Submission, reference: Reference, device: str, limits: Limits) -> Grade:
@@ -186,11 +207,14 @@ def resolve_device(device: str) -> str:
 def run(args) -> int:
     """``aekit grade``: grade, write reports, print the table; 0 when every submission was graded."""
     from autograder.assignments import UnknownAssignment, get_assignment
-    from autograder.reference import ReferenceError, load_reference
-    from autograder.zygote import shared_zygote
+    from autograder.reference import ReferenceFailure, load_reference
+    from autograder.sandbox import IsolationUnavailable, shared_zygote
+    from autograder.sandbox.parent import WEAK_ENV
 
     start = time.perf_counter()
     target, out = Path(args.submitted), Path(args.out)
+    if args.weak_isolation:
+        os.environ[WEAK_ENV] = "1"
     try:
         assignment = get_assignment(args.assignment)
         if not target.exists():
@@ -198,14 +222,23 @@ def run(args) -> int:
         device = resolve_device(args.device)
         shared_zygote()  # a fresh interpreter, started before the reference is in memory
         reference = load_reference(assignment)
-    except (UnknownAssignment, ValueError, ReferenceError) as error:
+    except (UnknownAssignment, ValueError, ReferenceFailure, IsolationUnavailable) as error:
         print(f"aekit grade: {error}", file=sys.stderr)
         return 2
-    limits = Limits(check_seconds=args.timeout)
+    if target.is_dir() and out.resolve().is_relative_to(target.resolve()):
+        print(
+            f"aekit grade: --out {out} is inside {target}: its reports would be graded as submissions",
+            file=sys.stderr,
+        )
+        return 2
+    limits = Limits(check_seconds=args.timeout, submission_seconds=args.budget)
     rows = grade_all(
         target, out, reference, args.jobs, device, args.force, limits, progress=not args.quiet
     )
     print(summary_table(rows))
+    fences = sorted({fence for row in rows for fence in row.fences})
+    if fences:
+        print(f"sandbox: {'; '.join(fences)}")
     print(
         f"graded on {device} in {elapsed_since(start)}; feedback in {out}/<student>/feedback.html, grades in {out / 'grades.csv'}"
     )

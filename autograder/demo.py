@@ -16,7 +16,7 @@ from autograder.assignments import ASSIGNMENTS, COURSE_ROOT, get_assignment
 from autograder.batch import grade_all, summary_table
 from autograder.reference import load_reference
 from autograder.release import generate
-from autograder.zygote import shared_zygote
+from autograder.sandbox import shared_zygote
 
 
 def make_submissions(course: Path, assignment: str) -> None:

@@ -1,8 +1,8 @@
-"""Grade one submission: load it in a sandbox, probe every check there, judge here.
+"""Grade one submission: load it in a sandbox, probe every check against it, judge here.
 
 Each exercise is graded on its own. Exercises that other exercises call (the pieces) are
-graded first with the student's code; the composite exercises then run with the reference
-pieces swapped in. A check that hangs, crashes or blows the memory fails, and so do the
+graded first with the student's code; the composite exercises then run with the reference's
+pieces answering their calls. A check that hangs, crashes or blows the memory fails, and so do the
 remaining checks of its exercise, without running; the other exercises go on.
 """
 
@@ -15,7 +15,7 @@ from aekit.checks.core import Check, judge_outcome
 from autograder import loader
 from autograder.assignments import Assignment
 from autograder.reference import Reference
-from autograder.sandbox import ChildLost, Limits, Sandbox
+from autograder.sandbox import ChildLost, Limits, Sandbox, observe
 
 STOPPING = {"timeout", "memory", "crashed"}  # outcomes after which an exercise's checks stop
 
@@ -46,6 +46,7 @@ class Grade:
     notebook: str
     results: list[CheckResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    fences: list[str] = field(default_factory=list)  # the sandbox's fences in force
     error: str | None = None  # why the submission could not be graded at all
     seconds: float = 0.0
     digest: str = ""
@@ -85,9 +86,7 @@ def grade_notebook(
         grade.error = f"The submission could not be read: {error}"
         grade.results = failed_everywhere(assignment, grade.error)
     else:
-        grade.results, grade.notes = grade_cells(
-            cells, reference, device, limits, forbidden=(path.parent,)
-        )
+        grade.results, grade.notes, grade.fences = grade_cells(cells, reference, device, limits)
     grade.seconds = time.perf_counter() - start
     return grade
 
@@ -97,17 +96,16 @@ def grade_cells(
     reference: Reference,
     device: str = "cpu",
     limits: Limits = Limits(),
-    forbidden: tuple[Path, ...] = (),
-) -> tuple[list[CheckResult], list[str]]:
-    """Results of every check of the assignment on these notebook cells, and loading notes."""
+) -> tuple[list[CheckResult], list[str], list[str]]:
+    """Results of every check of the assignment on these notebook cells, the loading notes
+    and the fences that were in force."""
     assignment = reference.assignment
-    with Sandbox(assignment.name, cells, device, limits, forbidden=forbidden) as sandbox:
+    with Sandbox(cells, device, limits) as sandbox:
         try:
             sandbox.load()
         except ChildLost as lost:
-            return failed_everywhere(
-                assignment, f"Your notebook could not be loaded: {lost}"
-            ), sandbox.notes
+            message = f"Your notebook could not be loaded: {lost}"
+            return failed_everywhere(assignment, message), sandbox.notes, sandbox.fences
         verdicts = {}
         composites = set(assignment.pieces)
         for phase in ("pieces", "composites"):
@@ -115,13 +113,11 @@ def grade_cells(
                 needed = sorted(
                     {piece for pieces in assignment.pieces.values() for piece in pieces}
                 )
-                sandbox.inject(
-                    reference.imports, {name: reference.sources[name] for name in needed}
-                )
+                sandbox.use_pieces(needed, reference.pieces)
             for exercise in assignment.exercises:
                 if (exercise in composites) == (phase == "composites"):
                     verdicts.update(run_exercise(sandbox, exercise, assignment, reference))
-        return [verdicts[check.name] for check in assignment.checks], sandbox.notes
+        return [verdicts[check.name] for check in assignment.checks], sandbox.notes, sandbox.fences
 
 
 def run_exercise(
@@ -133,7 +129,7 @@ def run_exercise(
         if stopped is not None:
             outcome = ("error", {"kind": "skipped", "message": f"Not run: {stopped}"})
         else:
-            outcome = sandbox.run(check.name)
+            outcome = observe(sandbox, check)
             if outcome[0] == "error" and outcome[1].get("kind") in STOPPING:
                 stopped = f"an earlier check of {exercise} failed with: {outcome[1].get('message')}"
         verdict = judge_outcome(check, outcome, reference.observation(check))

@@ -65,7 +65,7 @@ def _grade(assignment: str, folder: Path) -> Grade:
     from autograder.assignments import get_assignment
     from autograder.engine import grade_notebook
     from autograder.reference import load_reference
-    from autograder.zygote import shared_zygote
+    from autograder.sandbox import shared_zygote
 
     path = notebook_in(folder, assignment)
     stat = path.stat()

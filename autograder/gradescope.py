@@ -28,7 +28,13 @@ import sys
 from pathlib import Path
 
 from autograder.assignments import COURSE_ROOT, Assignment, UnknownAssignment, get_assignment
-from autograder.bundle import BundleError, package_files, pinned_dependencies, write_zip
+from autograder.bundle import (
+    BundleError,
+    package_files,
+    pinned_dependencies,
+    read_project,
+    write_zip,
+)
 
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # CPU-only wheels: ~210 MB resident, not ~640
 VENV = "/opt/aekit"
@@ -53,8 +59,14 @@ def members(assignment: Assignment, root: Path = COURSE_ROOT) -> dict[str, tuple
     return files
 
 
+def sandbox_dependencies(root: Path = COURSE_ROOT) -> list[str]:
+    """The pins of the sandbox's own packages, from pyproject's instructor extra."""
+    extras = read_project(root).get("optional-dependencies", {}).get("instructor", [])
+    return [pin for pin in extras if pin.startswith("pyseccomp")]
+
+
 def requirements(root: Path = COURSE_ROOT) -> str:
-    pins = pinned_dependencies(root)
+    pins = pinned_dependencies(root) + sandbox_dependencies(root)
     return (
         "# What the grader needs on Gradescope: the course's pins (pyproject.toml).\n"
         "# setup.sh installs torch and torchvision from PyTorch's CPU-only index first.\n"
@@ -68,11 +80,11 @@ def build(assignment: Assignment, out: Path, check_reference: bool = True) -> Pa
         raise BundleError(f"{out} is a folder; --out names the zip to write, e.g. {out}/grader.zip")
     files = members(assignment)
     if check_reference:
-        from autograder.reference import ReferenceError, load_reference
+        from autograder.reference import ReferenceFailure, load_reference
 
         try:
             load_reference(assignment)
-        except ReferenceError as error:
+        except ReferenceFailure as error:
             raise BundleError(f"the reference cannot grade: {error}") from None
     write_zip(out, files)
     return out
@@ -97,9 +109,9 @@ def run(args) -> int:
 
 SETUP_SH = r"""#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder's image (Ubuntu 22.04).
-# It installs Python 3.11 and the course's pinned packages in a venv that every user can read
-# (the sandbox runs student code as `nobody`), moves the public aekit library into it, and
-# locks what stays in source/ (the grader, its hidden checks, the solutions) to root.
+# It installs bubblewrap and libseccomp (the sandbox around student code), Python 3.11 and the
+# course's pinned packages in a venv, moves the public aekit library into it, and locks what
+# stays in source/ (the grader, its hidden checks, the solutions) to root.
 set -euo pipefail
 
 SOURCE="${AUTOGRADER_ROOT:-/autograder}/source"
@@ -122,6 +134,8 @@ install_python() {
 }
 
 install_python
+# The sandbox around student code: bubblewrap (namespaces) and libseccomp (the syscall filter).
+apt-get install -y -q bubblewrap libseccomp2 || { apt-get update -q && apt-get install -y -q bubblewrap libseccomp2; }
 python3.11 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # CPU-only torch: about 210 MB resident instead of 640 MB, in a 768 MB container. The second

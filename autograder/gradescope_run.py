@@ -10,7 +10,7 @@ saying why, and so does a failure of the grader itself, whose traceback goes to 
 Gradescope shows to instructors only).
 
 Gradescope's container has about 768 MB of memory and half a CPU, hence the limits below
-(``AEKIT_MEMORY_MB``, ``AEKIT_CHECK_SECONDS`` override them).
+(``AEKIT_MEMORY_MB``, ``AEKIT_CHECK_SECONDS``, ``AEKIT_BUDGET_SECONDS`` override them).
 """
 
 import json
@@ -24,6 +24,7 @@ ROOT_ENV = "AUTOGRADER_ROOT"
 DEFAULT_ROOT = "/autograder"
 MEMORY_MB = 384  # new memory a sandboxed child may map; the grader and the zygote need the rest
 CHECK_SECONDS = 60.0  # per check: half a CPU runs about twice as slow as a laptop core
+BUDGET_SECONDS = 600.0  # the whole submission; Gradescope's own limit is 40 minutes
 MAX_NOTEBOOK_BYTES = 30 << 20
 IGNORED = {".ipynb_checkpoints", "__MACOSX"}
 
@@ -86,6 +87,7 @@ def limits():
 
     return Limits(
         check_seconds=float(os.environ.get("AEKIT_CHECK_SECONDS") or CHECK_SECONDS),
+        submission_seconds=float(os.environ.get("AEKIT_BUDGET_SECONDS") or BUDGET_SECONDS),
         memory_mb=int(os.environ.get("AEKIT_MEMORY_MB") or MEMORY_MB),
     )
 
@@ -96,7 +98,7 @@ def grade(root: Path, name: str) -> dict:
     from autograder.assignments import get_assignment
     from autograder.engine import grade_notebook
     from autograder.reference import load_reference
-    from autograder.zygote import shared_zygote
+    from autograder.sandbox import shared_zygote
 
     assignment = get_assignment(name)
     try:

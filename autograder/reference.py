@@ -1,39 +1,78 @@
-"""The reference: the instructor's solutions, from ``source/``, observed under the checks.
+"""The reference: the instructor's solutions, from the source notebook, observed under the checks.
 
-Solutions live only in the source notebook. The grader loads it in a child process of its
-own (forked from the zygote, like the students' but never shared with them), runs there the
-probes of the checks that compare with the reference, and keeps only their observations: the
-grading process itself never executes notebook code, which keeps it small. Composite
-exercises are graded with the reference versions of the pieces they call; those pieces travel
-to the student's sandbox as source text, after the pieces themselves have been graded.
+Solutions live only in the source notebook. The grader loads it in a sandboxed child of its own
+(forked from the zygote like the students' children, never shared with them), runs the probes
+of the checks that compare with the reference against it, and keeps their observations. The
+child stays up while a class is graded: when a student's composite exercise calls a piece
+(``reparameterize`` inside ``vae_forward``), that call and its gradient are answered by this
+child, relayed by the grader, so the composite is graded with correct pieces while no line of
+the reference ever enters a student's process.
 """
 
-import ast
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import torch
+from torch import nn
 
 from aekit.checks.core import Observation, explain
 from aekit.runtime import GRADING_ENV
 from autograder import loader
 from autograder.assignments import Assignment
-from autograder.sandbox import ChildLost, Limits, Sandbox
+from autograder.sandbox import ChildLost, Limits, Sandbox, observe
+from autograder.sandbox.remote import TORCH_NN
 
 
-class ReferenceError(RuntimeError):
+class ReferenceFailure(RuntimeError):
     """The source notebook cannot serve as the reference (missing, or failing its own checks)."""
 
 
-@dataclass(frozen=True)
+class ReferencePieces:
+    """The reference's child, answering the piece requests of students' children (thread-safe)."""
+
+    def __init__(self, sandbox: Sandbox):
+        self.sandbox = sandbox
+        self.lock = threading.Lock()
+
+    def answer(self, message: dict) -> dict:
+        """The reference's answer to a child's piece request, for that child."""
+        request = {key: message.get(key) for key in ("op", "name", "args", "kwargs", "rng")}
+        if message.get("op") == "piece_vjp":
+            request["grads"] = message.get("grads")
+        with self.lock:
+            why = self.sandbox.begin()
+            if why is not None:
+                return {"op": "raised", "message": "the reference is unavailable"}
+            try:
+                reply = self.sandbox.request(request)
+            except ChildLost:
+                return {"op": "raised", "message": "the reference piece did not answer"}
+        if not isinstance(reply, dict) or reply.get("op") != "value":
+            details = reply.get("details", {}) if isinstance(reply, dict) else {}
+            message = details.get("message", "") if isinstance(details, dict) else ""
+            return {"op": "raised", "message": f"the reference piece failed: {message}"[:300]}
+        return {"op": "value", "value": _materialize(reply.get("value")), "rng": reply.get("rng")}
+
+    def close(self) -> None:
+        self.sandbox.close()
+
+
+@dataclass
 class Reference:
     assignment: Assignment
-    imports: str  # the source notebook's import statements, to run before injected pieces
-    sources: dict[str, str]  # grade_id -> the solution cell's source
     observations: dict[str, Observation]  # check name -> the reference's observation
+    pieces: ReferencePieces | None = None
+    notebook: Path | None = None
 
     def observation(self, check) -> Observation | None:
         return self.observations.get(check.name)
+
+    def close(self) -> None:
+        if self.pieces is not None:
+            self.pieces.close()
 
 
 def load_reference(
@@ -42,28 +81,32 @@ def load_reference(
     """Observe the solutions of ``assignment`` under every check that needs the reference."""
     notebook = Path(notebook or assignment.notebook)
     if not notebook.exists():
-        raise ReferenceError(f"the source notebook {notebook} is missing")
-    document = loader.read_document(notebook)
-    cells = loader.cells_of(document)
+        raise ReferenceFailure(f"the source notebook {notebook} is missing")
+    cells = loader.cells_of(loader.read_document(notebook))
+    limits = Limits(restarts=4, submission_seconds=float("inf"), load_seconds=300.0)
+    sandbox = Sandbox(cells, device, limits)
+    try:
+        sandbox.load()
+    except ChildLost as lost:
+        sandbox.close()
+        raise ReferenceFailure(f"{notebook.name} could not be loaded: {lost}") from None
     observations = {}
-    with Sandbox(assignment.name, cells, device, Limits(restarts=0)) as sandbox:
-        try:
-            sandbox.load()
-        except ChildLost as lost:
-            raise ReferenceError(f"{notebook.name} could not be loaded: {lost}") from None
-        for check in assignment.checks:
-            if check.needs_reference:
-                status, payload = sandbox.run(check.name)
-                if status != "observed":
-                    raise ReferenceError(
-                        f"the reference fails its own check {check.name!r}: {explain(payload, check.exercise)}"
-                    )
-                observations[check.name] = payload
-    return Reference(assignment, import_lines(cells), solution_sources(document), observations)
+    for check in assignment.checks:
+        if check.needs_reference:
+            status, payload = observe(sandbox, check)
+            if status != "observed":
+                sandbox.close()
+                raise ReferenceFailure(
+                    f"the reference fails its own check {check.name!r}: "
+                    f"{explain(payload, check.exercise)}"
+                )
+            observations[check.name] = payload
+    return Reference(assignment, observations, ReferencePieces(sandbox), notebook)
 
 
 def load_quietly(cells: list[tuple[int, str]]) -> dict[str, Any]:
-    """Definitions of ``cells``, with data loading and training skipped as in the sandbox."""
+    """Definitions of ``cells`` in this process, data loading and training skipped as in the
+    sandbox (for the kit's tests of the public checks, which run in a student's kernel)."""
     previous = os.environ.get(GRADING_ENV)
     os.environ[GRADING_ENV] = "1"
     try:
@@ -75,28 +118,32 @@ def load_quietly(cells: list[tuple[int, str]]) -> dict[str, Any]:
             os.environ[GRADING_ENV] = previous
 
 
-def import_lines(cells: list[tuple[int, str]]) -> str:
-    """Every top-level import of the notebook, except the autograder's own."""
-    lines = []
-    for _, source in cells:
-        try:
-            tree = ast.parse(loader.strip_magics(source))
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, ast.Import | ast.ImportFrom) and "autograder" not in ast.unparse(
-                node
-            ):
-                lines.append(ast.unparse(node))
-    return "\n".join(dict.fromkeys(lines))
+def _materialize(value: Any) -> Any:
+    """A piece's answer for a student's child: tensors as they are, modules rebuilt from
+    torch.nn classes only (the reference's own classes never leave its child)."""
+    if isinstance(value, dict) and set(value) == {"$module_state"}:
+        return _module(value["$module_state"], 0)
+    if isinstance(value, tuple):
+        return tuple(_materialize(item) for item in value)
+    if isinstance(value, list):
+        return [_materialize(item) for item in value]
+    if isinstance(value, torch.Tensor) or value is None or isinstance(value, bool | int | float):
+        return value
+    raise TypeError(f"a reference piece answered a {type(value).__name__}")
 
 
-def solution_sources(document: dict) -> dict[str, str]:
-    """grade_id -> source of each nbgrader solution code cell."""
-    sources = {}
-    for cell in document.get("cells", []):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.get("cell_type") == "code" and meta.get("solution") and meta.get("grade_id"):
-            source = cell.get("source", "")
-            sources[meta["grade_id"]] = "".join(source) if isinstance(source, list) else source
-    return sources
+def _module(state: dict, depth: int) -> nn.Module:
+    kind = TORCH_NN.get(state.get("type"))
+    if kind is None or depth > 32:
+        raise TypeError(f"a reference piece returned a {state.get('type')!r}")
+    module = kind.__new__(kind)
+    nn.Module.__init__(module)
+    for key, item in state.get("attrs", {}).items():
+        object.__setattr__(module, key, item)
+    for key, value in state.get("params", {}).items():
+        module._parameters[key] = nn.Parameter(value)
+    for key, value in state.get("buffers", {}).items():
+        module._buffers[key] = value
+    for key, child in state.get("children", []):
+        module._modules[key] = _module(child, depth + 1)
+    return module

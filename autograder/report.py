@@ -45,6 +45,7 @@ def results_json(grade: Grade) -> dict:
             "sha256": grade.digest,
             "max_score": grade.max_score,
             "grader": f"aekit {aekit.__version__}",
+            "fences": list(grade.fences),
         },
     }
 

@@ -68,12 +68,12 @@ class PeakMemory:
 
 def _role(process: psutil.Process) -> str:
     """grader, zygote, or sandboxed child (forked from the zygote, so with its command line)."""
-    if "autograder.zygote" not in " ".join(process.cmdline()):
+    if "autograder.sandbox.zygote" not in " ".join(process.cmdline()):
         return "grader"
     parent = process.parent()
     return (
         "sandboxed child"
-        if parent and "autograder.zygote" in " ".join(parent.cmdline())
+        if parent and "autograder.sandbox.zygote" in " ".join(parent.cmdline())
         else "zygote"
     )
 

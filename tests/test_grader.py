@@ -13,8 +13,7 @@ from autograder import samples
 from autograder.assignments import get_assignment
 from autograder.batch import discover, grade_all
 from autograder.reference import load_reference
-from autograder.sandbox import Limits
-from autograder.zygote import shared_zygote
+from autograder.sandbox import Limits, shared_zygote
 
 ASSIGNMENT = get_assignment(MNIST)
 LIMITS = Limits(check_seconds=5.0, statement_seconds=1.0)

@@ -88,24 +88,6 @@ RESULTS_SCHEMA = {
 }
 
 
-@pytest.fixture(scope="module")
-def autograder_zip(tmp_path_factory) -> Path:
-    """The zip for mnist_autoencoders, built once (its reference is checked while building)."""
-    return build(get_assignment(ASSIGNMENT), tmp_path_factory.mktemp("gradescope") / "ag.zip")
-
-
-@pytest.fixture
-def root(autograder_zip, tmp_path) -> Path:
-    """A fresh /autograder: the zip unpacked into source/, empty submission/ and results/."""
-    with zipfile.ZipFile(autograder_zip) as archive:
-        archive.extractall(tmp_path / "source")
-    for name in ("setup.sh", "run_autograder"):
-        (tmp_path / "source" / name).chmod(0o755)  # extractall drops the modes
-    (tmp_path / "submission").mkdir()
-    (tmp_path / "results").mkdir()
-    return tmp_path
-
-
 def run_autograder(root: Path, python: str = sys.executable) -> tuple[dict, str]:
     """Run the bundle's run_autograder as Gradescope would; results.json (validated) and stdout."""
     environment = {
@@ -179,10 +161,13 @@ def test_scripts_are_valid_bash(root):
 
 
 def test_setup_pins_the_versions_of_pyproject(root):
-    pins = tomllib.loads((COURSE_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    project = tomllib.loads((COURSE_ROOT / "pyproject.toml").read_text())["project"]
+    sandbox = [pin for pin in project["optional-dependencies"]["instructor"] if "seccomp" in pin]
     requirements = (root / "source" / "requirements.txt").read_text().splitlines()
-    assert [line for line in requirements if line and not line.startswith("#")] == pins
+    pins = [line for line in requirements if line and not line.startswith("#")]
+    assert pins == project["dependencies"] + sandbox and sandbox
     setup = (root / "source" / "setup.sh").read_text()
+    assert "apt-get install -y -q bubblewrap libseccomp2" in setup  # the sandbox's tools
     assert '-r "$SOURCE/requirements.txt"' in setup
     assert "https://download.pytorch.org/whl/cpu" in setup  # CPU-only torch fits 768 MB
     assert "python3.11 -m venv" in setup and 'VENV="${AEKIT_VENV:-/opt/aekit}"' in setup

@@ -12,8 +12,7 @@ from autograder import leaks
 from autograder.assignments import COURSE_ROOT, get_assignment
 from autograder.batch import grade_all
 from autograder.reference import load_reference
-from autograder.sandbox import Limits
-from autograder.zygote import shared_zygote
+from autograder.sandbox import Limits, shared_zygote
 
 ASSIGNMENT = "mnist_autoencoders"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"

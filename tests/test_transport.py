@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from autograder.transport import TransportError, pack, unpack
+from autograder.sandbox.channel import TransportError, pack, unpack
 
 
 def test_round_trip_keeps_values_dtypes_and_structure():

@@ -604,7 +604,7 @@ class DiceShape(Check):
             return verdict
         if not seen["floating"]:
             return fail("The Dice scores are integers: compute them in floating point (.float()).")
-        if seen["low"] < 0 or seen["high"] > 1 + 1e-6:
+        if not (seen["low"] >= 0 and seen["high"] <= 1 + 1e-6):  # NaN fails too
             return fail(
                 f"Dice values range over [{seen['low']:.3g}, {seen['high']:.3g}]; they lie in [0, 1]."
             )

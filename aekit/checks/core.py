@@ -35,6 +35,19 @@ class Missing(Exception):
     """A name the check needs is not defined in the notebook."""
 
 
+class Raised(Exception):
+    """The student's code raised, in another process; ``details`` as :func:`raised` gives."""
+
+    def __init__(self, details: dict[str, str]):
+        super().__init__(details.get("message", ""))
+        self.details = details
+
+
+class ProbeAborted(Exception):
+    """The process running the student's code is gone (a hang, a crash, the memory limit):
+    :func:`run_probe` lets it through to whoever runs the probes."""
+
+
 class Check:
     """One small, seeded test of one exercise. Subclasses set the class attributes below."""
 
@@ -156,17 +169,25 @@ Outcome = tuple[str, Any]
 
 
 def run_probe(check: Check, namespace: Mapping[str, Any], device="cpu") -> Outcome:
-    """Run ``check.probe`` and catch whatever the student's code does."""
-    bench = Bench(namespace, check, device)
+    """Run ``check.probe`` on ``namespace`` here and catch whatever the student's code does."""
+    return probe_outcome(check, Bench(namespace, check, device))
+
+
+def probe_outcome(check: Check, bench: "Bench") -> Outcome:
+    """Run ``check.probe`` with ``bench`` (whose namespace may live in another process)."""
     try:
         return "observed", plain(check.probe(bench))
     except Missing as error:
         return "error", {"kind": "missing", "type": "NameError", "message": str(error)}
     except Mismatch as error:
         return "error", {"kind": "mismatch", "type": "Mismatch", "message": str(error)}
+    except Raised as error:
+        return "error", dict(error.details)
     except BaseException as error:  # the student's code may raise anything, SystemExit included
-        if isinstance(error, KeyboardInterrupt):
+        if isinstance(error, KeyboardInterrupt | ProbeAborted):
             raise
+        if isinstance(error.__context__, ProbeAborted):  # lost while a judge caught the error
+            raise error.__context__ from None
         return "error", raised(error)
 
 
@@ -182,6 +203,7 @@ def raised(error: BaseException) -> dict[str, str]:
     return {
         "kind": "raised",
         "type": type(error).__name__,
+        "family": ",".join(kind.__name__ for kind in type(error).__mro__),
         "message": " ".join(str(error).split())[:500],
         "where": where,
         "function": function,

@@ -90,15 +90,22 @@ def run_on_meta(function, make_inputs, what: str) -> dict:
     cannot run (``.item()``, a missing meta kernel) says nothing about GPUs, so the call is
     repeated on the CPU instead.
     """
-    from aekit.checks.core import Mismatch
+    from aekit.checks.core import Mismatch, Raised
 
     with meta_device() as meta:
         try:
             return device_report(function(*make_inputs(meta)), what) | {"inputs": "meta"}
-        except (RuntimeError, NotImplementedError) as error:
+        except (RuntimeError, NotImplementedError, Raised) as error:
+            kind = type(error).__name__
+            if isinstance(error, Raised):  # raised in the sandbox: its type travels by name
+                kind = error.details.get("type", "")
+                if not {"RuntimeError", "NotImplementedError"} & set(
+                    error.details.get("family", "").split(",")
+                ):
+                    raise
             text = " ".join(str(error).split())
             if any(marker in text for marker in _DEVICE_MIX):
-                raise Mismatch(f"{DEVICE_ADVICE} ({type(error).__name__}: {text[:200]})") from None
+                raise Mismatch(f"{DEVICE_ADVICE} ({kind}: {text[:200]})") from None
             if "meta" not in text.lower():
                 raise
     return device_report(function(*make_inputs(torch.device("cpu"))), what) | {"inputs": "cpu"}

@@ -93,7 +93,7 @@ class DecoderShape(Check):
             return fail(
                 f"A batch of 5 codes of size 32 gave shape {tuple(seen['shape'])}, expected (5, 784)."
             )
-        if seen["low"] < 0.0 or seen["high"] > 1.0:
+        if not (seen["low"] >= 0.0 and seen["high"] <= 1.0):  # NaN fails too
             return fail(
                 f"Outputs range over [{seen['low']:.3g}, {seen['high']:.3g}]: end the decoder with "
                 "a Sigmoid so every pixel is a probability in (0, 1), as the BCE loss requires."

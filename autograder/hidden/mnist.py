@@ -518,7 +518,7 @@ class KlMonteCarlo(Check):
         kl = seen["kl"].reshape(-1)
         if kl.numel() != 1:
             return fail(f"For one sample the KL has {kl.numel()} values; expected one.")
-        if (kl[0] - estimate).abs() > 6 * error + 1e-3:
+        if not torch.isfinite(kl[0]) or (kl[0] - estimate).abs() > 6 * error + 1e-3:
             return fail(
                 f"Your KL is {kl[0]:.4f}; a Monte Carlo estimate gives {estimate:.4f} ± {error:.4f}. "
                 "Check the closed form against the definition E_q[log q(z) - log p(z)]."
