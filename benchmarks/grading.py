@@ -66,6 +66,38 @@ class PeakMemory:
         return self.peaks
 
 
+class PeakPss:
+    """The peak, over time, of the summed proportional set size of a process tree: what a
+    container holding the whole tree is charged (shared pages split among their users)."""
+
+    def __init__(self, root_pid: int):
+        self.root = psutil.Process(root_pid)
+        self.peak = 0.0
+        self.running = True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while self.running:
+            try:
+                processes = [self.root, *self.root.children(recursive=True)]
+            except psutil.Error:
+                return
+            total = 0.0
+            for process in processes:
+                try:
+                    total += process.memory_full_info().pss / 2**20
+                except psutil.Error:
+                    continue
+            self.peak = max(self.peak, total)
+            time.sleep(0.1)
+
+    def stop(self) -> float:
+        self.running = False
+        self.thread.join()
+        return self.peak
+
+
 def _role(process: psutil.Process) -> str:
     """grader, zygote, or sandboxed child (forked from the zygote, so with its command line)."""
     if "autograder.sandbox.zygote" not in " ".join(process.cmdline()):
@@ -153,19 +185,24 @@ def one_submission(assignment: str, scratch: Path) -> dict:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("AEKIT_", "PYTHON"))}
     environment.update(AUTOGRADER_ROOT=str(root), AEKIT_PYTHON=sys.executable)
     start = time.perf_counter()
-    subprocess.run(
+    process = subprocess.Popen(
         [str(root / "source" / "run_autograder")],
         cwd=root,
         env=environment,
-        check=True,
-        capture_output=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
+    container = PeakPss(process.pid)
+    if process.wait() != 0:
+        raise RuntimeError("run_autograder failed")
     gradescope_seconds = time.perf_counter() - start
+    pss = container.stop()
     score = json.loads((root / "results" / "results.json").read_text())["score"]
     nbgrader = nbgrader_seconds(assignment, folder / "submitted", 1, folder)
     return {
         "aekit_grade_s": aekit_seconds,
         "run_autograder_s": gradescope_seconds,
+        "run_autograder_pss_mb": pss,
         "nbgrader_s": nbgrader,
         "score": score,
     }
@@ -246,6 +283,10 @@ def report(figures: dict, students: int) -> None:
             f"  one {assignment} submission, wall time of each whole command: aekit grade "
             f"{row['aekit_grade_s']:.1f} s, Gradescope run_autograder {row['run_autograder_s']:.1f} s, "
             f"nbgrader autograde {row['nbgrader_s']:.1f} s"
+        )
+        print(
+            f"    run_autograder's whole process tree: peak summed PSS "
+            f"{row['run_autograder_pss_mb']:.0f} MB (target ≤ 600 MB with CPU-only torch)"
         )
     limit = figures["time_limit"]
     print(
