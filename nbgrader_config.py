@@ -13,6 +13,9 @@ c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput,
 # Autograding. Training cells shrink to seconds under NBGRADER_EXECUTION (aekit's fast mode);
 # the first grade cell starts the sandboxed grader, which takes a few seconds.
 c.Execute.timeout = 180
+# nbgrader raises when a cell's output stops for iopub_timeout seconds (nbclient's default 4 s),
+# which a loaded grading server (or a busy CI) reaches: a correct cell would score 0.
+c.Execute.iopub_timeout = 120
 # A warning on stderr must not zero a grade cell (nbgrader scores any stderr output 0).
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"(?i)warning|warn\(|tqdm|it/s\]"

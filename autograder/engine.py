@@ -51,6 +51,15 @@ class Grade:
     seconds: float = 0.0
     digest: str = ""
     max_score: float = 0.0
+    grader_key: str = ""  # what decided the score (see autograder.batch.grader_key)
+    flag: str | None = None  # graded, but a human should look (another assignment's notebook)
+
+    @property
+    def status(self) -> str:
+        """``graded``, ``error: <why>`` (not gradable) or ``check: <why>`` (graded, flagged)."""
+        if self.error:
+            return f"error: {self.error}"[:200]
+        return f"check: {self.flag}"[:200] if self.flag else "graded"
 
     @property
     def score(self) -> float:
@@ -86,7 +95,10 @@ def grade_notebook(
         grade.error = f"The submission could not be read: {error}"
         grade.results = failed_everywhere(assignment, grade.error)
     else:
+        grade.flag = other_assignment(cells, assignment)
         grade.results, grade.notes, grade.fences = grade_cells(cells, reference, device, limits)
+        if grade.flag:
+            grade.notes.insert(0, grade.flag)
     grade.seconds = time.perf_counter() - start
     return grade
 
@@ -135,6 +147,30 @@ def run_exercise(
         verdict = judge_outcome(check, outcome, reference.observation(check))
         results[check.name] = result_of(check, verdict.passed, verdict.message)
     return results
+
+
+def other_assignment(cells: list[tuple[int, str]], assignment: Assignment) -> str | None:
+    """Why this notebook looks like another assignment's (it defines none of this one's own
+    exercises and most of another's), or None."""
+    from autograder.assignments import ASSIGNMENTS
+
+    defined = loader.defined_names(cells)
+    own = set(assignment.exercises) - {
+        name
+        for other in ASSIGNMENTS.values()
+        if other is not assignment
+        for name in other.exercises
+    }
+    if own & defined:
+        return None
+    for other in ASSIGNMENTS.values():
+        theirs = set(other.exercises) - set(assignment.exercises)
+        if other is not assignment and len(theirs & defined) * 2 > len(theirs):
+            return (
+                f"This notebook looks like {other.name}, not {assignment.name}: it defines "
+                f"{', '.join(sorted(theirs & defined))}. Was the right notebook submitted?"
+            )
+    return None
 
 
 def result_of(check: Check, passed: bool, message: str) -> CheckResult:

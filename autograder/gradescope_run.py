@@ -13,6 +13,7 @@ Gradescope's container has about 768 MB of memory and half a CPU, hence the limi
 (``AEKIT_MEMORY_MB``, ``AEKIT_CHECK_SECONDS``, ``AEKIT_BUDGET_SECONDS`` override them).
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -180,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m autograder.gradescope_run ASSIGNMENT", file=sys.stderr)
         return 2
     name, root, start = arguments[0], autograder_root(), time.perf_counter()
+    with contextlib.suppress(Exception):  # early, its imports beside ours; grade() reports
+        from autograder.sandbox.launch import shared_zygote
+
+        shared_zygote()
     try:
         results = grade(root, name)
     except BaseException:  # noqa: BLE001 - whatever happens, the student gets a results.json

@@ -23,6 +23,8 @@ scans the given paths (default: release/ and nbgrader's feedback/ folder) that w
 """
 
 import ast
+import base64
+import binascii
 import hashlib
 import html
 import json
@@ -58,6 +60,8 @@ ZIP_MEMBER_BYTES = 32 << 20  # larger members of a scanned .zip are skipped, not
 # not a leak: the public checks encode the exercises' contracts. Two shared lines, or one long
 # one (a formula), are.
 IDIOM_CHARS = 40
+# Secret lines at least this long are searched inside decoded text (base64, hex, reversed).
+ENCODED_CHARS = 20
 
 # Lines too generic to count as a leak when they appear alone.
 _TRIVIAL = re.compile(
@@ -243,14 +247,56 @@ class Entry:
 def scan_student_facing(paths: Iterable[Path]) -> list[str]:
     """Everything that leaks in files students see: a bundle, release/, feedback, a .zip.
 
-    Returns one message per problem, naming the file and what leaks; empty when clean.
+    Text is read plain and decoded (reversed, base64, hex), so an encoded solution is found.
+    In nbgrader's feedback (``feedback/<student>/<assignment>/<notebook>.html``), the lines of
+    that student's own submitted notebook are theirs, not a leak: a correct student's usual
+    KL line is not flagged. Returns one message per problem, naming the file and what leaks.
     """
     secrets, digests = student_secrets(), grader_digests()
     problems = []
     for root in paths:
         for entry in _entries(Path(root)):
-            problems += _scan_entry(entry, secrets, digests)
+            own = _own_lines(Path(root), entry)
+            problems += _scan_entry(entry, secrets - own if own else secrets, digests)
     return list(dict.fromkeys(problems))
+
+
+def _own_lines(root: Path, entry: Entry) -> set[str]:
+    """The lines of the submission a feedback page was made from (nbgrader's course layout:
+    ``submitted/`` or ``autograded/`` beside ``feedback/``), or none."""
+    path = Path(entry.where)
+    if "!" in entry.where or path.suffix != ".html" or len(path.parts) < 5:
+        return set()
+    if path.parents[2].name != "feedback":
+        return set()
+    course, student, assignment = path.parents[3], path.parents[1].name, path.parent.name
+    own = set()
+    for folder in ("submitted", "autograded"):
+        notebook = course / folder / student / assignment / f"{path.stem}.ipynb"
+        if notebook.is_file():
+            own |= {
+                line.strip() for text in _notebook_texts(notebook.read_bytes()) for line in text
+            }
+    return own
+
+
+def decoded(text: str, limit: int = 400) -> list[str]:
+    """``text`` as a leak hunter also reads it: reversed, and each base64 or hex run in it
+    (or in its reverse) decoded, at every alignment."""
+    found = [text[::-1]]
+    for candidate in (text, text[::-1]):
+        for run in re.findall(r"[A-Za-z0-9+/=_-]{24,}", candidate)[:limit]:
+            for offset in range(4):
+                chunk = run[offset:].replace("-", "+").replace("_", "/")
+                try:
+                    found.append(
+                        base64.b64decode(chunk + "=" * (-len(chunk) % 4)).decode("latin-1")
+                    )
+                except (binascii.Error, ValueError):
+                    continue
+        for run in re.findall(r"(?:[0-9a-fA-F]{2}){12,}", candidate)[:limit]:
+            found.append(bytes.fromhex(run).decode("latin-1"))
+    return [reading for reading in found if reading]
 
 
 def _entries(root: Path) -> Iterator[Entry]:
@@ -294,9 +340,19 @@ def _scan_entry(entry: Entry, secrets: set[str], digests: dict[str, str]) -> lis
     if texts is None:
         return problems
     python = entry.parts[-1].endswith(".py")
+    # A solution encoded into an error message is still a solution: decoded text is searched
+    # for the secret lines anywhere in it (long ones: short ones would match noise).
+    readings = [] if python else [reading for text in texts for reading in decoded(text)]
     markers = CODE_MARKERS if python else MARKERS
-    found = [f"contains {_marker_name(m)!r}" for m in markers if any(_has(t, m) for t in texts)]
-    lines = list(dict.fromkeys(line for text in texts for line in secret_matches(text, secrets)))
+    found = [
+        f"contains {_marker_name(m)!r}"
+        for m in markers
+        if any(_has(t, m) for t in texts + readings)
+    ]
+    lines = [line for text in texts for line in secret_matches(text, secrets)]
+    long_secrets = [line for line in secrets if len(line) >= ENCODED_CHARS]
+    lines += [line for reading in readings for line in long_secrets if line in reading]
+    lines = list(dict.fromkeys(lines))
     if python and len(lines) == 1 and len(lines[0]) < IDIOM_CHARS:
         lines = []  # library code shares short idioms with the solutions; a paste shares more
     found += [f"contains the secret line {line!r}" for line in lines]

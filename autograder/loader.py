@@ -97,6 +97,19 @@ def cells_of(document: Any) -> list[tuple[int, str]]:
     return found
 
 
+def defined_names(cells: Iterable[tuple[int, str]]) -> set[str]:
+    """Names of the functions and classes the cells define at top level."""
+    names = set()
+    for _, source in cells:
+        nodes, _ = parse_salvaging(strip_magics(source))
+        names |= {
+            node.name
+            for node in nodes
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        }
+    return names
+
+
 def plan(cells: Iterable[tuple[int, str]]) -> tuple[list[Statement], list[str]]:
     """Parse cells into statements marked to run or skip, and notes on unparsable code."""
     statements, notes = [], []

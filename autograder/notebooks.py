@@ -35,6 +35,7 @@ def execute(path: Path, timeout: int = 900) -> float:
     client = NotebookClient(
         notebook,
         timeout=timeout,
+        iopub_timeout=120,  # nbclient's 4 s is reached on a busy machine
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
         on_cell_start=started,

@@ -11,6 +11,7 @@ the reference ever enters a student's process.
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,11 @@ from aekit.runtime import GRADING_ENV
 from autograder import loader
 from autograder.assignments import Assignment
 from autograder.sandbox import ChildLost, Limits, Sandbox, observe
+from autograder.sandbox.channel import tensors_in
 from autograder.sandbox.remote import TORCH_NN
+
+PIECE_ELEMENTS = 1 << 22  # numbers in one piece request; the checks send thousands
+PIECE_SECONDS = 10.0  # the reference's time on one piece request
 
 
 class ReferenceFailure(RuntimeError):
@@ -38,14 +43,22 @@ class ReferencePieces:
         self.lock = threading.Lock()
 
     def answer(self, message: dict) -> dict:
-        """The reference's answer to a child's piece request, for that child."""
+        """The reference's answer to a child's piece request, for that child.
+
+        Requests are bounded (PIECE_ELEMENTS) and so is the reference's time on each
+        (PIECE_SECONDS): one submission cannot hold the reference, shared by a whole class.
+        """
         request = {key: message.get(key) for key in ("op", "name", "args", "kwargs", "rng")}
         if message.get("op") == "piece_vjp":
             request["grads"] = message.get("grads")
+        size = sum(tensor.numel() for tensor in tensors_in((request["args"], request["kwargs"])))
+        if size > PIECE_ELEMENTS:
+            return {"op": "raised", "message": "inputs too large for a reference piece"}
         with self.lock:
             why = self.sandbox.begin()
             if why is not None:
                 return {"op": "raised", "message": "the reference is unavailable"}
+            self.sandbox.deadline = min(self.sandbox.deadline, time.monotonic() + PIECE_SECONDS)
             try:
                 reply = self.sandbox.request(request)
             except ChildLost:

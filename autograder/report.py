@@ -6,7 +6,9 @@ mistake; it never contains test code, and every message is escaped and cut to a 
 
 import csv
 import html
+import io
 import json
+import re
 from pathlib import Path
 
 import aekit
@@ -45,6 +47,8 @@ def results_json(grade: Grade) -> dict:
             "sha256": grade.digest,
             "max_score": grade.max_score,
             "grader": f"aekit {aekit.__version__}",
+            "grader_key": grade.grader_key,
+            "status": grade.status,
             "fences": list(grade.fences),
         },
     }
@@ -70,11 +74,14 @@ def feedback_html(grade: Grade) -> str:
         results = [result for result in grade.results if result.exercise == exercise]
         score = sum(result.score for result in results)
         points = sum(result.points for result in results)
-        rows = "".join(_check_row(result) for result in results)
+        failed = {result.message for result in results if not result.passed}
+        shared = failed.pop() if len(failed) == 1 and len(results) > 1 else None
+        rows = "".join(_check_row(result, show=shared is None) for result in results)
         state = "full" if score == points else "none" if score == 0 else "part"
+        once = f'<div class="message">{_rich(shared)}</div>' if shared else ""
         sections.append(
             f'<section class="{state}"><h2><code>{html.escape(exercise)}</code>'
-            f'<span class="points">{score:g} / {points:g}</span></h2><ul>{rows}</ul></section>'
+            f'<span class="points">{score:g} / {points:g}</span></h2>{once}<ul>{rows}</ul></section>'
         )
     notes = ""
     if grade.error or grade.notes:
@@ -94,13 +101,19 @@ def feedback_html(grade: Grade) -> str:
     )
 
 
-def _check_row(result) -> str:
+def _check_row(result, show: bool = True) -> str:
+    """One check; its message unless the exercise shows one message for all its checks."""
     mark, css = ("✓", "pass") if result.passed else ("✗", "fail")
     hidden = ' <span class="tag">hidden check</span>' if result.hidden else ""
     message = (
-        "" if result.passed else f'<div class="message">{html.escape(_cut(result.message))}</div>'
+        "" if result.passed or not show else f'<div class="message">{_rich(result.message)}</div>'
     )
     return f'<li class="{css}"><span class="mark">{mark}</span> {html.escape(result.title)}{hidden}{message}</li>'
+
+
+def _rich(text: str) -> str:
+    """A message as HTML: escaped, cut, with `code` in backticks shown as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(_cut(text)))
 
 
 def _cut(text: str, limit: int = MESSAGE_CHARS) -> str:
@@ -109,21 +122,30 @@ def _cut(text: str, limit: int = MESSAGE_CHARS) -> str:
 
 
 def write_submission(grade: Grade, folder: Path) -> None:
-    """``results.json`` and ``feedback.html`` in ``folder``."""
+    """``feedback.html`` then ``results.json`` in ``folder``, each written whole or not at all
+    (results.json last: its presence means the grade is complete)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "results.json").write_text(
-        json.dumps(results_json(grade), indent=2, ensure_ascii=False) + "\n"
+    _write_whole(folder / "feedback.html", feedback_html(grade))
+    _write_whole(
+        folder / "results.json",
+        json.dumps(results_json(grade), indent=2, ensure_ascii=False) + "\n",
     )
-    (folder / "feedback.html").write_text(feedback_html(grade), encoding="utf-8")
 
 
-def write_grades_csv(rows: list[tuple[str, float, float]], path: Path) -> None:
-    """``student_id,score,max_score``, one row per student, sorted by id."""
-    with open(path, "w", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["student_id", "score", "max_score"])
-        for student, score, max_score in sorted(rows):
-            writer.writerow([student, f"{score:g}", f"{max_score:g}"])
+def _write_whole(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
+def write_grades_csv(rows: list[tuple[str, float, float, str]], path: Path) -> None:
+    """``student_id,score,max_score,status``, one row per student, sorted by id."""
+    lines = io.StringIO()
+    writer = csv.writer(lines)
+    writer.writerow(["student_id", "score", "max_score", "status"])
+    for student, score, max_score, status in sorted(rows):
+        writer.writerow([student, f"{score:g}", f"{max_score:g}", status])
+    _write_whole(path, lines.getvalue())
 
 
 _PAGE = """<!DOCTYPE html>

@@ -35,12 +35,12 @@ def assignments() -> list[str]:
     return [name for name in ASSIGNMENTS if (COURSE_ROOT / "solutions" / name).exists()]
 
 
-class PeakMemory:
-    """Samples the resident memory of a process tree; keeps each process's peak."""
+class Sampler:
+    """Samples a process tree in a thread until stopped: ``measure(processes)`` each time."""
 
-    def __init__(self, root_pid: int):
+    def __init__(self, root_pid: int, every: float):
         self.root = psutil.Process(root_pid)
-        self.peaks: dict[str, float] = {}
+        self.every = every
         self.running = True
         self.thread = threading.Thread(target=self._sample, daemon=True)
         self.thread.start()
@@ -48,53 +48,57 @@ class PeakMemory:
     def _sample(self) -> None:
         while self.running:
             try:
-                processes = [self.root, *self.root.children(recursive=True)]
+                self.measure([self.root, *self.root.children(recursive=True)])
             except psutil.Error:
                 return
-            for process in processes:
-                try:
-                    name = _role(process)
-                    rss = process.memory_info().rss / 2**20
-                except psutil.Error:
-                    continue
-                self.peaks[name] = max(self.peaks.get(name, 0.0), rss)
-            time.sleep(0.02)
+            time.sleep(self.every)
 
-    def stop(self) -> dict[str, float]:
+    def measure(self, processes: list[psutil.Process]) -> None:
+        raise NotImplementedError
+
+    def stop(self):
         self.running = False
         self.thread.join()
+        return self.result()
+
+
+class PeakMemory(Sampler):
+    """Each process role's peak resident memory, sampled every 20 ms."""
+
+    def __init__(self, root_pid: int):
+        self.peaks: dict[str, float] = {}
+        super().__init__(root_pid, 0.02)
+
+    def measure(self, processes) -> None:
+        for process in processes:
+            try:
+                name, rss = _role(process), process.memory_info().rss / 2**20
+            except psutil.Error:
+                continue
+            self.peaks[name] = max(self.peaks.get(name, 0.0), rss)
+
+    def result(self) -> dict[str, float]:
         return self.peaks
 
 
-class PeakPss:
+class PeakPss(Sampler):
     """The peak, over time, of the summed proportional set size of a process tree: what a
     container holding the whole tree is charged (shared pages split among their users)."""
 
     def __init__(self, root_pid: int):
-        self.root = psutil.Process(root_pid)
         self.peak = 0.0
-        self.running = True
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
+        super().__init__(root_pid, 0.1)
 
-    def _sample(self) -> None:
-        while self.running:
+    def measure(self, processes) -> None:
+        total = 0.0
+        for process in processes:
             try:
-                processes = [self.root, *self.root.children(recursive=True)]
+                total += process.memory_full_info().pss / 2**20
             except psutil.Error:
-                return
-            total = 0.0
-            for process in processes:
-                try:
-                    total += process.memory_full_info().pss / 2**20
-                except psutil.Error:
-                    continue
-            self.peak = max(self.peak, total)
-            time.sleep(0.1)
+                continue
+        self.peak = max(self.peak, total)
 
-    def stop(self) -> float:
-        self.running = False
-        self.thread.join()
+    def result(self) -> float:
         return self.peak
 
 

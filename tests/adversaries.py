@@ -182,8 +182,8 @@ def kl_divergence(mu, logvar):
 '''
 
 # 6. Crashing or starving the trusted side with malformed, deep or huge answers.
-MALFORMED = {
-    "string-answers": """
+ANSWERING = """
+import struct
 import autograder.sandbox.channel as _channel
 import autograder.sandbox.child as _child
 _original = _child.Worker.answer
@@ -192,41 +192,19 @@ _original = _child.Worker.answer
 def _answer(self, request):
     if request.get("op") == "load":
         return _original(self, request)
-    self.connection.send_bytes(_channel.pack("not a mapping"))
+    self.connection.send_bytes({message})
 
 
 _child.Worker.answer = _answer
-""",
-    "deep-header": """
-import struct
-import autograder.sandbox.child as _child
-_original = _child.Worker.answer
-
-
-def _answer(self, request):
-    if request.get("op") == "load":
-        return _original(self, request)
-    header = b"[" * 100_000 + b"]" * 100_000
-    self.connection.send_bytes(struct.pack("<I", len(header)) + header)
-
-
-_child.Worker.answer = _answer
-""",
-    "huge-answers": """
-import struct
-import autograder.sandbox.child as _child
-_original = _child.Worker.answer
-
-
-def _answer(self, request):
-    if request.get("op") == "load":
-        return _original(self, request)
-    header = b"[" + b"[]," * 30_000_000 + b"[]]"
-    self.connection.send_bytes(struct.pack("<I", len(header)) + header)
-
-
-_child.Worker.answer = _answer
-""",
+"""
+MALFORMED = {
+    "string-answers": ANSWERING.format(message='_channel.pack("not a mapping")'),
+    "deep-header": ANSWERING.format(
+        message='struct.pack("<I", 200_000) + b"[" * 100_000 + b"]" * 100_000'
+    ),
+    "huge-answers": ANSWERING.format(
+        message='struct.pack("<I", 90_000_003) + b"[" + b"[]," * 30_000_000 + b"[]]"'
+    ),
 }
 
 # 7. Root powers: each exercise is right only if every attempt was refused.
@@ -322,6 +300,25 @@ make_encoder = make_decoder = reconstruction_loss = autoencoder_forward = _sleep
 VAEEncoder = reparameterize = kl_divergence = vae_forward = interpolate = _sleepy
 """
 
+# A memory hog: past the memory limit, it costs that exercise only.
+HOG = """
+def kl_divergence(mu, logvar):
+    hoard = [bytearray(256 << 20) for _ in range(64)]  # 16 GB, well past the limit
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=-1) + 0 * len(hoard)
+"""
+
+# Holding the reference, which a whole class shares: huge piece calls are refused at once.
+HOLDER = """
+def vae_forward(encoder, decoder, x, beta=1.0):
+    big = torch.zeros(2100, 2100)
+    for _ in range(5):
+        try:
+            reparameterize(big, big)
+        except RuntimeError:
+            pass
+    raise RuntimeError("held")
+"""
+
 # 10. NaN where a number belongs.
 NAN_KL = """
 def kl_divergence(mu, logvar):
@@ -364,6 +361,18 @@ def mnist_adversaries(host_socket: Path) -> list[Adversary]:
         Adversary("escaper", escaper, kind="processes and channels"),
         Adversary(
             "tarpit", _release_with(TARPIT, after="interpolate"), dict(NOTHING), kind="tarpit"
+        ),
+        Adversary(
+            "reference-holder",
+            replace(solution, "vae_forward", HOLDER),
+            {"vae_forward": 0.0},
+            kind="crashing the trusted side",
+        ),
+        Adversary(
+            "memory-hog",
+            replace(solution, "kl_divergence", HOG),
+            {"kl_divergence": 0.0},
+            kind="memory",
         ),
         Adversary(
             "nan-kl",

@@ -11,6 +11,19 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+@pytest.fixture(scope="session")
+def reference():
+    """The mnist_autoencoders reference, loaded once (its child stays up for the session)."""
+    from autograder.assignments import get_assignment
+    from autograder.reference import load_reference
+    from autograder.sandbox import shared_zygote
+
+    shared_zygote()  # before the reference is in memory
+    found = load_reference(get_assignment("mnist_autoencoders"))
+    yield found
+    found.close()
+
+
 @pytest.fixture(scope="module")
 def autograder_zip(tmp_path_factory) -> Path:
     """The Gradescope zip for mnist_autoencoders, built once (its reference is checked)."""

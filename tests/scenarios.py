@@ -15,6 +15,15 @@ from autograder.samples import edit, grade_id, insert_after, load, replace
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def exercise_points(results: dict) -> dict[str, float]:
+    """Points per exercise of a results.json (test names start with the grade_id)."""
+    points: dict[str, float] = {}
+    for test in results["tests"]:
+        exercise = test["name"].split(": ", 1)[0]
+        points[exercise] = points.get(exercise, 0.0) + test["score"]
+    return points
+
+
 @dataclass
 class Scenario:
     """A named submission and the points it must get (exercises not listed: full marks)."""

@@ -391,3 +391,34 @@ def test_hidden_checks_catch_one_hot_maps_made_on_the_cpu(solution, reference):
         "its inputs are on meta: create new tensors on the inputs' device (torch.zeros_like, "
         "device=x.device), never on a device of your own."
     ]
+
+
+def test_a_float32_dice_with_a_tiny_smoothing_term_gets_full_marks(solution, reference):
+    """milesial's Pytorch-UNet dice_coeff style: float32, ε = 1e-6, absent classes exactly 1."""
+    code = (
+        "def dice_score(pred, target, num_classes=4):\n"
+        "    scores = []\n"
+        "    for c in range(1, num_classes):\n"
+        "        p = (pred == c).float().flatten(1)\n"
+        "        t = (target == c).float().flatten(1)\n"
+        "        inter = 2 * (p * t).sum(1)\n"
+        "        sets = p.sum(1) + t.sum(1)\n"
+        "        sets = torch.where(sets == 0, inter, sets)\n"
+        "        scores.append((inter + 1e-6) / (sets + 1e-6))\n"
+        "    return torch.stack(scores, dim=1)\n"
+    )
+    assert failures(with_code(solution, code), "dice_score", reference) == []
+
+
+def test_a_heavily_smoothed_dice_is_told_about_its_smoothing_term(solution, reference):
+    code = (
+        "def dice_score(pred, target, num_classes=4):\n"
+        "    scores = []\n"
+        "    for c in range(1, num_classes):\n"
+        "        p = (pred == c).double().flatten(1)\n"
+        "        t = (target == c).double().flatten(1)\n"
+        "        scores.append((2 * (p * t).sum(1) + 1.0) / (p.sum(1) + t.sum(1) + 1.0))\n"
+        "    return torch.stack(scores, dim=1)\n"
+    )
+    messages = " ".join(failures(with_code(solution, code), "dice_score", reference))
+    assert "this is a smoothed Dice" in messages and "ε ≈ 1:" in messages

@@ -12,9 +12,7 @@ from scenarios import MNIST, ROOT
 
 from aekit.cli import main as aekit
 from autograder import batch
-from autograder.assignments import get_assignment
-from autograder.reference import load_reference
-from autograder.sandbox import Limits, shared_zygote
+from autograder.sandbox import Limits
 
 SOLUTION = ROOT / "solutions" / MNIST / f"{MNIST}.ipynb"
 
@@ -56,14 +54,6 @@ def test_the_summary_states_the_fences_in_force(tmp_path, capsys):
     assert aekit(["grade", MNIST, str(notebook), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     summary = capsys.readouterr().out
     assert "sandbox: " in summary and "seccomp filter" in summary and "bubblewrap" in summary
-
-
-@pytest.fixture(scope="module")
-def reference():
-    shared_zygote()
-    found = load_reference(get_assignment(MNIST))
-    yield found
-    found.close()
 
 
 def test_a_student_named_like_the_graders_own_file_is_refused(reference, tmp_path):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from scenarios import MNIST, MNIST_EXERCISES, ROOT, Scenario, mnist_scenarios
+from scenarios import MNIST, MNIST_EXERCISES, ROOT, Scenario, exercise_points, mnist_scenarios
 
 from aekit.cli import main as aekit
 from autograder import samples
@@ -55,12 +55,6 @@ GRADESCOPE_SCHEMA = {
 
 
 @pytest.fixture(scope="session")
-def reference():
-    shared_zygote()  # before the reference is in memory
-    return load_reference(ASSIGNMENT)
-
-
-@pytest.fixture(scope="session")
 def planted(tmp_path_factory) -> Path:
     """A file the tampering scenario tries to write from inside the sandbox."""
     return tmp_path_factory.mktemp("planted") / "results.json"
@@ -82,14 +76,6 @@ def graded(tmp_path_factory, reference, planted):
         "rows": rows,
         "scenarios": {s.name: s for s in scenarios},
     }
-
-
-def exercise_points(results: dict) -> dict[str, float]:
-    points: dict[str, float] = {}
-    for test in results["tests"]:
-        exercise = test["name"].split(": ", 1)[0]
-        points[exercise] = points.get(exercise, 0.0) + test["score"]
-    return points
 
 
 def results_of(graded, student: str) -> dict:
@@ -132,10 +118,14 @@ def test_results_follow_gradescope_schema_and_name_tests_by_grade_id(graded):
 
 def test_grades_csv_has_one_row_per_student(graded):
     lines = (graded["out"] / "grades.csv").read_text().splitlines()
-    assert lines[0] == "student_id,score,max_score"
+    assert lines[0] == "student_id,score,max_score,status"
     students = sorted(graded["scenarios"]) + ["no-notebook"]
     assert [line.split(",")[0] for line in lines[1:]] == sorted(students)
-    assert "solution,21,21" in lines
+    assert "solution,21,21,graded" in lines
+    assert any(
+        line.startswith("unreadable,0,21,error: The submission could not be read") for line in lines
+    )
+    assert any(line.startswith("no-notebook,0,21,error: No notebook") for line in lines)
 
 
 def test_failed_checks_teach(graded):

@@ -1,5 +1,6 @@
 """The leak scanner: planted leaks are caught, clean trees pass, real feedback holds no secret."""
 
+import base64
 import html
 import json
 import shutil
@@ -260,3 +261,53 @@ def test_feedback_from_grading_holds_no_secret(tmp_path):
     assert failed and all(test["name"].startswith("kl_divergence: ") for test in failed)
     assert all(test["output"] for test in failed)  # each failure explained, in the scanned files
     assert leaks.scan_student_facing([out]) == []
+
+
+def kl_line() -> str:
+    """The solution's KL line, the standard one-liner a correct student also writes."""
+    return next(line for line in leaks.secret_lines(SOURCE)["solution"] if "logvar.exp()" in line)
+
+
+def test_a_students_own_correct_line_in_their_nbgrader_feedback_is_not_a_leak(tmp_path):
+    line = kl_line()
+    submitted = tmp_path / "submitted" / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    submitted.parent.mkdir(parents=True)
+    cell = {
+        "cell_type": "code",
+        "metadata": {},
+        "source": f"def kl_divergence(mu, logvar):\n    {line}\n",
+    }
+    submitted.write_text(
+        json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
+    feedback = tmp_path / "feedback" / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.html"
+    feedback.parent.mkdir(parents=True)
+    feedback.write_text(f"<html><body><pre>{html.escape(line)}</pre></body></html>")
+    assert leaks.scan_student_facing([tmp_path / "feedback"]) == []
+    assert leaks.main([str(tmp_path / "feedback")]) == 0
+    other = tmp_path / "feedback" / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.html"
+    other.parent.mkdir(parents=True)
+    shutil.copy(feedback, other)  # bob never wrote it: in his feedback it is a leak
+    assert leaks.scan_student_facing([tmp_path / "feedback"]) == [
+        f"{other}: contains the secret line {line!r}"
+    ]
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: base64.b64encode(text.encode()).decode(),
+        lambda text: base64.b64encode(f"x{text}".encode()).decode()[::-1],
+        lambda text: text.encode().hex(),
+        lambda text: text[::-1],
+    ],
+    ids=["base64", "base64-shifted-reversed", "hex", "reversed"],
+)
+def test_an_encoded_solution_line_in_results_json_is_flagged(tmp_path, encode):
+    line = kl_line()
+    results = tmp_path / "alice" / "results.json"
+    results.parent.mkdir()
+    message = f"Your code raised RuntimeError: {encode(line)}"
+    results.write_text(json.dumps({"score": 0, "tests": [{"name": "x", "output": message}]}))
+    [problem] = leaks.scan_student_facing([tmp_path])
+    assert problem.startswith(f"{results}: contains the secret line")

@@ -66,3 +66,38 @@ def test_the_report_reads_as_a_checklist(solution):
     text = render("kl_divergence", check("kl_divergence", solution))
     assert text.splitlines()[0] == "kl_divergence: 3 of 3 public checks passed"
     assert "✓ is 0 when mu = 0 and logvar = 0 (q is the prior)" in text
+
+
+def test_noise_seeded_inside_reparameterize_is_caught(solution, capsys):
+    def reparameterize(mu, logvar):
+        generator = torch.Generator(device=mu.device).manual_seed(0)
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    namespace = dict(solution) | {"reparameterize": reparameterize}
+    with pytest.raises(ChecksFailed):
+        check("reparameterize", namespace)
+    assert "draw new noise at every call" in capsys.readouterr().out
+
+
+def test_an_encoder_with_a_hard_coded_flatten_size_is_caught(capsys):
+    from aekit.checks.cardiac import OTHER_ENCODER, SMALL_ENCODER
+
+    cardiac = load_quietly(read_cells(get_assignment("cardiac_autoencoders").notebook))
+    source = get_assignment("cardiac_autoencoders").notebook.read_text()
+    assert "channels[-1] * side * side" in source  # the line the mistake replaces
+    namespace = dict(cardiac)
+    exec(  # noqa: S102 - the solution's class with the flatten size of SMALL_ENCODER hard-coded
+        "class ConvVAEEncoder(ConvVAEEncoder):\n"
+        "    def __init__(self, in_channels=4, image_size=128, latent_dim=32, channels=(16, 32, 64, 128)):\n"
+        "        super().__init__(in_channels, image_size, latent_dim, channels)\n"
+        "        self.mu_head = nn.Linear(channels[-1] * 8 * 8, latent_dim)\n"
+        "        self.logvar_head = nn.Linear(channels[-1] * 8 * 8, latent_dim)\n",
+        namespace,
+    )
+    assert (
+        SMALL_ENCODER["image_size"] // 2 ** len(SMALL_ENCODER["channels"]) == 8
+    )  # it passes there
+    assert OTHER_ENCODER["image_size"] // 2 ** len(OTHER_ENCODER["channels"]) != 8  # not here
+    with pytest.raises(ChecksFailed):
+        check("ConvVAEEncoder", namespace)

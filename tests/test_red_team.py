@@ -15,26 +15,17 @@ from pathlib import Path
 import psutil
 import pytest
 from adversaries import QUEUE_KEY, mnist_adversaries, queue_reader, queue_writer
-from scenarios import MNIST, ROOT
+from scenarios import MNIST, ROOT, exercise_points
 from test_gradescope import RESULTS_SCHEMA, submit
 
 from autograder.assignments import get_assignment
 from autograder.batch import grade_all
 from autograder.leaks import public_lines, secret_lines
-from autograder.reference import load_reference
 from autograder.sandbox import Limits, Sandbox, shared_zygote
 from autograder.sandbox.remote import RemoteBench
 
 ASSIGNMENT = get_assignment(MNIST)
 LIMITS = Limits(check_seconds=5.0, statement_seconds=1.0, submission_seconds=40.0)
-
-
-@pytest.fixture(scope="module")
-def reference():
-    shared_zygote()
-    found = load_reference(ASSIGNMENT)
-    yield found
-    found.close()
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +66,7 @@ def attacked(tmp_path_factory, reference, host_socket):
 
 
 def points(out: Path, student: str) -> dict[str, float]:
-    found: dict[str, float] = {}
-    for test in json.loads((out / student / "results.json").read_text())["tests"]:
-        exercise = test["name"].split(": ", 1)[0]
-        found[exercise] = found.get(exercise, 0.0) + test["score"]
-    return found
+    return exercise_points(json.loads((out / student / "results.json").read_text()))
 
 
 NAMES = [adversary.name for adversary in mnist_adversaries(Path("unused"))]
@@ -258,23 +245,30 @@ def run_bundle(root: Path, **environment: str) -> dict:
     return results
 
 
-def bundle_points(results: dict) -> dict[str, float]:
-    found: dict[str, float] = {}
-    for test in results["tests"]:
-        exercise = test["name"].split(": ", 1)[0]
-        found[exercise] = found.get(exercise, 0.0) + test["score"]
-    return found
+# One hostile notebook of each class through the bundle (the batch route grades them all).
+ONE_OF_EACH = [
+    "forger",
+    "torch-patcher",
+    "input-zeroer",
+    "seeker",
+    "string-answers",
+    "root-powers",
+    "escaper",
+    "tarpit",
+    "nan-kl",
+    "memory-hog",
+]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", NAMES)
-def test_the_gradescope_bundle_holds_against_each_adversary(root, host_socket, name):
+@pytest.mark.parametrize("name", ONE_OF_EACH)
+def test_the_gradescope_bundle_holds_against_each_class_of_attack(root, host_socket, name):
     adversary = {a.name: a for a in mnist_adversaries(host_socket[0])}[name]
     submit(root, json.dumps(adversary.notebook))
     budget = {"AEKIT_CHECK_SECONDS": "2", "AEKIT_BUDGET_SECONDS": "6"} if name == "tarpit" else {}
     results = run_bundle(root, **budget)
     full = {exercise: ASSIGNMENT.points(exercise) for exercise in ASSIGNMENT.exercises}
-    assert bundle_points(results) == full | adversary.expected, adversary.kind
+    assert exercise_points(results) == full | adversary.expected, adversary.kind
     assert any("seccomp" in fence for fence in results["extra_data"]["fences"])
     for reading in readings(json.dumps(results)):
         assert not [line for line in solution_lines() if line in reading]
@@ -290,4 +284,4 @@ def test_the_gradescope_bundle_keeps_no_state_between_submissions(root):
     (root / "submission" / f"{MNIST}.ipynb").unlink()
     submit(root, json.dumps(queue_reader().notebook))
     full = {exercise: ASSIGNMENT.points(exercise) for exercise in ASSIGNMENT.exercises}
-    assert bundle_points(run_bundle(root)) == full | queue_reader().expected
+    assert exercise_points(run_bundle(root)) == full | queue_reader().expected

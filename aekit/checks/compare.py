@@ -41,11 +41,15 @@ def tolerance(dtype: torch.dtype) -> tuple[float, float]:
 def is_close(
     actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype | None = None
 ) -> bool:
-    """Elementwise closeness under the kit's tolerance for ``dtype`` (default: expected's)."""
+    """Elementwise closeness under the kit's tolerance for ``dtype`` (default: the looser of
+    the two tensors' dtypes: a float32 result is never held to float64's tolerance). NaN and
+    infinity are never close to anything."""
     if actual.shape != expected.shape:
         return False
-    rtol, atol = tolerance(dtype or expected.dtype)
+    rtol, atol = tolerance(dtype) if dtype else max(map(tolerance, (actual.dtype, expected.dtype)))
     actual, expected = actual.to(torch.float64), expected.to(torch.float64)
+    if not bool(torch.isfinite(actual).all()):
+        return False
     return bool(torch.allclose(actual, expected, rtol=rtol, atol=atol, equal_nan=False))
 
 
@@ -83,7 +87,7 @@ def expect_close(
         return fail(f"{what} contains NaN or infinity: {describe(actual)}. {otherwise}".strip())
     for wrong, message in mistakes:
         if wrong.numel() == actual.numel() and is_close(actual, wrong.reshape(actual.shape), dtype):
-            return fail(f"{what}: {message}")
+            return fail(f"{what} is {describe(actual)}, expected {describe(expected)}: {message}")
     found = f"{what} differs: expected {describe(expected)}, got {describe(actual)}."
     return fail(f"{found} {otherwise}".strip())
 

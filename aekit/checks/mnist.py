@@ -336,9 +336,17 @@ class ReparameterizeMoments(Check):
     title = "samples have mean mu and variance exp(logvar)"
 
     def probe(self, bench: Bench) -> dict:
-        return sample_moments(bench)
+        seen = sample_moments(bench)
+        mu, logvar = torch.zeros(8, 2, dtype=torch.float64), torch.zeros(8, 2, dtype=torch.float64)
+        first, second = (tensor(bench.get()(mu, logvar), "z") for _ in range(2))
+        return seen | {"fresh": not torch.equal(first, second)}
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
+        if not seen["fresh"]:
+            return fail(
+                "Two calls with the same mu and logvar gave the same z: draw new noise at every "
+                "call (torch.randn_like(mu)), without seeding the generator inside reparameterize."
+            )
         return judge_moments(seen)
 
 

@@ -18,18 +18,16 @@ import contextlib
 import math
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-import aekit
 from aekit.checks.core import Mismatch, Missing, raised
 from aekit.checks.fixtures import meta_device
 from autograder import loader
 from autograder.sandbox import channel
-from autograder.sandbox.channel import Ref
+from autograder.sandbox.channel import Ref, modules_in, tensors_in
 
 MAX_MODULES = 2_000  # submodules described in one answer
 MAX_TEXT = 500  # characters of a message or a repr in an answer
@@ -159,14 +157,14 @@ class Worker:
         target = self.resolve(request["target"])
         args = self.resolve(request["args"])
         kwargs = self.resolve(request["kwargs"])
-        leaves = [leaf for leaf in _tensors((target, args, kwargs)) if leaf.requires_grad]
+        leaves = [leaf for leaf in tensors_in((target, args, kwargs)) if leaf.requires_grad]
         leaves = list({id(leaf): leaf for leaf in leaves}.values())
         with torch.set_grad_enabled(bool(request["grad"])), _meta_aware(args, kwargs):
             result = target(*args, **kwargs)
-        outputs = [value for value in _tensors(result)]
+        outputs = [value for value in tensors_in(result)]
         handle = self.keep(result)
         self.calls[handle] = (outputs, leaves)
-        records = [getattr(item, "received", None) for item in _modules((args, kwargs))]
+        records = [getattr(item, "received", None) for item in modules_in((args, kwargs))]
         return {
             "op": "value",
             "value": self.export(result),
@@ -230,10 +228,10 @@ class Worker:
         args, kwargs = self.resolve(request["args"]), self.resolve(request["kwargs"])
         leaves = [
             tensor.requires_grad_()
-            for tensor in _tensors((args, kwargs))
+            for tensor in tensors_in((args, kwargs))
             if tensor.is_floating_point()
         ]
-        outputs = list(_tensors(self.namespace[request["name"]](*args, **kwargs)))
+        outputs = list(tensors_in(self.namespace[request["name"]](*args, **kwargs)))
         pairs = [(o, g) for o, g in zip(outputs, request["grads"], strict=False) if g is not None]
         pairs = [(o, g) for o, g in pairs if o.requires_grad]
         if not pairs or not leaves:
@@ -364,35 +362,9 @@ def _leaf(tensor: torch.Tensor, grad: bool) -> torch.Tensor:
     return tensor
 
 
-def _tensors(value: Any):
-    """Tensors inside ``value``, depth first; a module contributes its parameters."""
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, nn.Module):
-        yield from value.parameters()
-    elif isinstance(value, tuple | list):
-        for item in value:
-            yield from _tensors(item)
-    elif isinstance(value, dict):
-        for key in sorted(value, key=str):
-            yield from _tensors(value[key])
-
-
-def _modules(value: Any):
-    """Modules passed by value (seeded fixtures) inside ``value``, depth first."""
-    if isinstance(value, nn.Module):
-        yield value
-    elif isinstance(value, tuple | list):
-        for item in value:
-            yield from _modules(item)
-    elif isinstance(value, dict):
-        for key in sorted(value, key=str):
-            yield from _modules(value[key])
-
-
 def _meta_aware(args: Any, kwargs: Any):
     """torch.distributions' argument validation off when inputs live on the meta device."""
-    meta = any(tensor.device.type == "meta" for tensor in _tensors((args, kwargs)))
+    meta = any(tensor.device.type == "meta" for tensor in tensors_in((args, kwargs)))
     return meta_device() if meta else contextlib.nullcontext()
 
 
@@ -469,7 +441,7 @@ def _piece(worker: Worker, name: str):
     """A stand-in for the piece ``name``: the reference's answer, gradients included."""
 
     def call(*args, **kwargs):
-        tensors = list(_tensors((args, kwargs)))
+        tensors = list(tensors_in((args, kwargs)))
         if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
             return _PieceCall.apply(worker, name, args, kwargs, *tensors)
         return _ask(worker, "piece", name, args, kwargs, _rng(), update=True)
@@ -511,7 +483,7 @@ def _outgoing(value: Any) -> Any:
 
 def _incoming(value: Any, device: torch.device, args) -> Any:
     """The reference's answer, on the device the student's tensors live on."""
-    devices = [t.device for t in _tensors(args)]
+    devices = [t.device for t in tensors_in(args)]
     target = devices[0] if devices else device
     if isinstance(value, torch.Tensor):
         return value if value.device.type == "meta" else value.to(target)
@@ -533,7 +505,7 @@ class _PieceCall(torch.autograd.Function):
         ctx.rng = _rng()
         ctx.floating = [t.is_floating_point() for t in tensors]
         result = _ask(worker, "piece", name, args, kwargs, ctx.rng, update=True)
-        outputs = list(_tensors(result))
+        outputs = list(tensors_in(result))
         if not (len(outputs) == 1 and isinstance(result, torch.Tensor)):
             raise TypeError(f"the stand-in for {name} supports one tensor result")
         return outputs[0]
@@ -546,14 +518,3 @@ class _PieceCall(torch.autograd.Function):
         floating = iter(grads)
         per_tensor = [next(floating, None) if is_float else None for is_float in ctx.floating]
         return (None, None, None, None, *per_tensor)
-
-
-def fenced_python_paths() -> list[Path]:
-    """What the child must be able to read: this package, the loader, the public kit."""
-    here = Path(__file__).resolve().parent
-    return [
-        here,
-        here.parent / "__init__.py",
-        here.parent / "loader.py",
-        Path(aekit.__file__).parent,
-    ]

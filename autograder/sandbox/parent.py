@@ -13,28 +13,29 @@ parent has the reference's own child answer it, and sends the answer on.
 """
 
 import contextlib
-import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 import psutil
 
 from aekit.checks.core import ProbeAborted
-from autograder.sandbox import channel, fences
-from autograder.sandbox.child import fenced_python_paths
-
-WEAK_ENV = "AEKIT_WEAK_ISOLATION"  # 1: grade even where the sandbox's fences cannot be raised
+from autograder.sandbox import channel
+from autograder.sandbox.launch import (  # noqa: F401 - the sandbox's names, in one place
+    WEAK_ENV,
+    GradingStopped,
+    IsolationUnavailable,
+    Zygote,
+    _environment,
+    allow_zygote,
+    shared_zygote,
+    stop_zygote,
+    weak_allowed,
+)
 
 
 @dataclass(frozen=True)
@@ -55,138 +56,6 @@ class ChildLost(ProbeAborted):
     def __init__(self, kind: str, message: str):
         super().__init__(message)
         self.kind = kind
-
-
-class IsolationUnavailable(RuntimeError):
-    """The required fences cannot be raised here, and weak isolation was not allowed."""
-
-
-# --- the zygote ----------------------------------------------------------------------------------
-
-
-class Zygote:
-    """The grader's handle on a zygote process (thread-safe)."""
-
-    def __init__(self, weak: bool = False):
-        self.weak = weak
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        command = [sys.executable, "-m", "autograder.sandbox.zygote", str(theirs.fileno())]
-        if not weak:
-            readable = [Path(sys.prefix), Path(sys.base_prefix), *fenced_python_paths()]
-            readable += [Path(entry) for entry in sys.path if "site-packages" in entry]
-            gpu = any(Path("/dev").glob("nvidia[0-9]*"))
-            command = fences.wrap_command(command, readable=_existing(readable), gpu=gpu)
-        # Silent: inside a Jupyter kernel any byte on stderr would land in (and zero) a grade cell.
-        quiet = None if os.environ.get("AEKIT_SANDBOX_DEBUG") == "1" else subprocess.DEVNULL
-        self.process = subprocess.Popen(
-            command,
-            pass_fds=[theirs.fileno()],
-            env=_zygote_environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=quiet,
-            stderr=quiet,
-            start_new_session=True,
-        )
-        theirs.close()
-        self.control = ours
-        self.lock = threading.Lock()
-        if self.control.recv(16) != b"ready":
-            raise RuntimeError("the grading zygote failed to start")
-
-    def fork(self, config: dict) -> tuple[int, Connection]:
-        """Start a child running ``child_main(connection, config)``; its host pid and our end."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        with self.lock:
-            socket.send_fds(self.control, [json.dumps(config).encode()], [theirs.fileno()])
-            answer = self.control.recv(32)
-        theirs.close()
-        if not answer:
-            ours.close()
-            raise RuntimeError("the grading zygote died")
-        pid = int(answer)
-        return (pid if self.weak else self._host_pid(pid)), Connection(ours.detach())
-
-    def _host_pid(self, inner: int) -> int:
-        """The pid, as this process sees it, of the zygote's child numbered ``inner`` inside
-        its PID namespace (from each descendant's NSpid line)."""
-        for _ in range(200):
-            with contextlib.suppress(psutil.Error):
-                for process in psutil.Process(self.process.pid).children(recursive=True):
-                    if _inner_pid(process.pid) == inner:
-                        return process.pid
-            time.sleep(0.01)
-        raise RuntimeError("the grading zygote's child could not be found")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def close(self) -> None:
-        self.control.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=10)
-        if self.process.poll() is None:
-            self.process.kill()
-
-
-def _inner_pid(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("NSpid:"):
-                return int(line.split()[-1])
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def _existing(paths: list[Path]) -> list[Path]:
-    return sorted({path for path in paths if path.exists()})
-
-
-_zygote: Zygote | None = None
-_zygote_lock = threading.Lock()
-
-
-def weak_allowed() -> bool:
-    return os.environ.get(WEAK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def shared_zygote() -> Zygote:
-    """The process-wide zygote, started on first use (and again if it died).
-
-    Fails closed: without bubblewrap, user namespaces or seccomp it raises
-    :class:`IsolationUnavailable` unless weak isolation was allowed (``AEKIT_WEAK_ISOLATION=1``,
-    which ``aekit grade --weak-isolation`` sets).
-    """
-    global _zygote
-    with _zygote_lock:
-        if _zygote is None or not _zygote.alive():
-            found = fences.availability()
-            if not found.ok and not weak_allowed():
-                raise IsolationUnavailable(
-                    f"the sandbox cannot be raised here: {', '.join(found.missing)} missing. "
-                    f"{found.advice} To grade anyway with weaker isolation, pass "
-                    "--weak-isolation (or set AEKIT_WEAK_ISOLATION=1)."
-                )
-            _zygote = Zygote(weak=not found.ok)
-        return _zygote
-
-
-def _zygote_environment() -> dict[str, str]:
-    keep = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "PYTHONPATH", "VIRTUAL_ENV")
-    environment = {key: os.environ[key] for key in keep if key in os.environ}
-    # torch.cuda.is_available() through NVML does not initialise CUDA, so children forked
-    # from the zygote can still use the GPU.
-    environment.update(
-        HOME="/tmp",
-        MPLBACKEND="Agg",
-        MPLCONFIGDIR="/tmp",
-        OMP_NUM_THREADS="1",
-        AEKIT_GRADING="1",
-        PYTORCH_NVML_BASED_CUDA_CHECK="1",
-    )
-    if os.environ.get("AEKIT_SANDBOX_DEBUG") == "1":
-        environment["AEKIT_SANDBOX_DEBUG"] = "1"
-    return environment
 
 
 # --- one child per submission ----------------------------------------------------------------------
@@ -435,7 +304,10 @@ class Sandbox:
 
 
 def _shared() -> Zygote:
-    return shared_zygote()
+    try:
+        return shared_zygote()
+    except GradingStopped as stopped:
+        raise ChildLost("crashed", str(stopped)) from None
 
 
 def _position(value: Any) -> tuple[int, int] | None:
@@ -460,16 +332,4 @@ def _resident_mb(watcher: psutil.Process) -> float:
 
 
 def _child_environment() -> dict[str, str]:
-    """A minimal environment: no tokens or secrets of the grading machine reach the child."""
-    keep = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES")
-    environment = {key: os.environ[key] for key in keep if key in os.environ}
-    environment.update(
-        HOME="/tmp",
-        TMPDIR="/tmp",
-        MPLBACKEND="Agg",
-        MPLCONFIGDIR="/tmp",
-        OMP_NUM_THREADS="1",
-        AEKIT_GRADING="1",
-        AEKIT_FAST="1",
-    )
-    return environment
+    return _environment((), {"AEKIT_FAST": "1"})

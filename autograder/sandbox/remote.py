@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from aekit.checks.core import Bench, Check, Mismatch, Missing, Outcome, Raised, probe_outcome
-from autograder.sandbox.channel import Ref
+from autograder.sandbox.channel import Ref, modules_in, tensors_in
 from autograder.sandbox.parent import ChildLost, Sandbox
 
 _ERROR_KINDS = {"missing", "mismatch", "raised"}
@@ -85,7 +85,7 @@ class RemoteBench(Bench):
             "kwargs": self.outgoing(kwargs),
             "grad": torch.is_grad_enabled(),
         }
-        leaves = _unique(t for t in _tensors((target, args, kwargs)) if t.requires_grad)
+        leaves = _unique(t for t in tensors_in((target, args, kwargs)) if t.requires_grad)
         if torch.is_grad_enabled() and leaves:
             box: dict = {}
             flat = _RemoteCall.apply(self, message, box, *leaves)
@@ -171,7 +171,7 @@ class RemoteBench(Bench):
 
     def record(self, args: tuple, kwargs: dict, records: Any) -> None:
         """What seeded fixtures recorded in the child (the inputs an encoder received)."""
-        modules = list(_modules((args, kwargs)))
+        modules = list(modules_in((args, kwargs)))
         if not isinstance(records, list) or len(records) != len(modules):
             return
         for module, found in zip(modules, records, strict=True):
@@ -219,7 +219,7 @@ class _RemoteCall(torch.autograd.Function):
     def forward(ctx, bench: RemoteBench, message: dict, box: dict, *leaves):
         reply = bench.ask(message)
         result = bench.adopt(reply.get("value"))
-        flat = list(_tensors(result))
+        flat = list(tensors_in(result))
         box["reply"], box["structure"] = reply, result
         ctx.bench, ctx.call, ctx.leaves = bench, _int(reply.get("call")), len(leaves)
         flags = {id(t): flag for t, flag in _tensor_flags(reply.get("value"), result)}
@@ -320,32 +320,6 @@ def _trained(module: nn.Module, mode: bool) -> nn.Module:
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def _tensors(value: Any) -> Iterator[torch.Tensor]:
-    """Tensors inside ``value`` in the child's order: depth first, dict keys sorted, a module
-    contributing its parameters."""
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, nn.Module):
-        yield from value.parameters()
-    elif isinstance(value, tuple | list):
-        for item in value:
-            yield from _tensors(item)
-    elif isinstance(value, dict):
-        for key in sorted(value, key=str):
-            yield from _tensors(value[key])
-
-
-def _modules(value: Any) -> Iterator[nn.Module]:
-    if isinstance(value, nn.Module):
-        yield value
-    elif isinstance(value, tuple | list):
-        for item in value:
-            yield from _modules(item)
-    elif isinstance(value, dict):
-        for key in sorted(value, key=str):
-            yield from _modules(value[key])
 
 
 def _tensor_flags(raw: Any, adopted: Any) -> Iterator[tuple[torch.Tensor, bool]]:

@@ -1,0 +1,225 @@
+"""A batch an instructor can trust: no lost, stale or misattributed grade, clear refusals."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from scenarios import MNIST, ROOT
+
+from aekit.cli import main as aekit
+from autograder import batch
+from autograder.discovery import DiscoveryError, discover
+from autograder.sandbox import Limits
+
+SOLUTION = ROOT / "solutions" / MNIST / f"{MNIST}.ipynb"
+RELEASE = ROOT / "release" / MNIST / f"{MNIST}.ipynb"
+CARDIAC = "cardiac_autoencoders"
+
+
+def place(folder: Path, student: str, notebook: Path = SOLUTION, name: str | None = None) -> Path:
+    """``folder/<student>/mnist_autoencoders/<name>``, nbgrader's layout."""
+    path = folder / student / MNIST / (name or f"{MNIST}.ipynb")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(notebook, path)
+    return path
+
+
+def grade(reference, target: Path, out: Path, **options):
+    limits = options.pop("limits", Limits(check_seconds=10.0))
+    rows = batch.grade_all(target, out, reference, limits=limits, progress=False, **options)
+    return {row.student: row for row in rows}
+
+
+def stored(out: Path, student: str) -> dict:
+    return json.loads((out / student / "results.json").read_text())
+
+
+# --- discovery --------------------------------------------------------------------------------
+
+
+def test_two_notebooks_grade_the_one_named_after_the_assignment_and_say_so(reference, tmp_path):
+    place(tmp_path / "in", "ada", RELEASE, "draft.ipynb")
+    place(tmp_path / "in", "ada")
+    rows = grade(reference, tmp_path / "in", tmp_path / "out")
+    assert rows["ada"].score == 21
+    assert "Graded mnist_autoencoders.ipynb" in stored(tmp_path / "out", "ada")["output"]
+
+
+def test_two_notebooks_without_that_name_are_refused_with_what_to_do(tmp_path):
+    place(tmp_path, "ada", RELEASE, "draft.ipynb")
+    place(tmp_path, "ada", SOLUTION, "final.ipynb")
+    (found,) = discover(tmp_path, MNIST)
+    assert found.notebook is None
+    assert "2 notebooks" in found.problem and "draft.ipynb, final.ipynb" in found.problem
+
+
+def test_a_student_folder_given_alone_is_that_student(tmp_path):
+    place(tmp_path, "alice")
+    assert [s.student for s in discover(tmp_path / "alice", MNIST)] == ["alice"]
+
+
+def test_one_notebook_in_nbgraders_layout_belongs_to_its_student(tmp_path):
+    path = place(tmp_path, "alice")
+    assert [s.student for s in discover(path, MNIST)] == ["alice"]
+
+
+def test_a_course_folder_and_an_empty_folder_are_refused(tmp_path):
+    (tmp_path / "course" / "source" / MNIST).mkdir(parents=True)
+    with pytest.raises(DiscoveryError, match="course folder"):
+        discover(tmp_path / "course", MNIST)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DiscoveryError, match="no submissions found"):
+        discover(tmp_path / "empty", MNIST)
+
+
+def test_symbolic_links_are_refused_and_a_folder_named_feedback_is_a_student(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "mallory").symlink_to(ROOT / "source")
+    (tmp_path / "in" / "eve.ipynb").symlink_to(SOLUTION)
+    place(tmp_path / "in", "feedback")
+    found = {s.student: s for s in discover(tmp_path / "in", MNIST)}
+    assert set(found) == {"mallory", "eve", "feedback"}
+    assert found["mallory"].notebook is None and "symbolic link" in found["mallory"].problem
+    assert found["eve"].notebook is None and "symbolic link" in found["eve"].problem
+    assert found["feedback"].notebook is not None
+
+
+def test_the_cli_says_no_submissions_found_and_exits_non_zero(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    out = str(tmp_path / "out")
+    assert aekit(["grade", MNIST, str(tmp_path / "empty"), "--out", out]) == 2
+    assert "no submissions found" in capsys.readouterr().err
+
+
+def test_a_read_only_out_is_one_clear_message(tmp_path, capsys):
+    place(tmp_path / "in", "ada")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root writes anyway: a file in the way instead
+            locked.rmdir()
+            locked.write_text("a file, not a folder")
+        assert aekit(["grade", MNIST, str(tmp_path / "in"), "--out", str(locked / "out")]) == 2
+    finally:
+        if locked.is_dir():
+            locked.chmod(0o700)
+    error = capsys.readouterr().err
+    assert "cannot write the reports" in error and "Traceback" not in error
+
+
+def test_the_other_assignments_notebook_is_flagged(reference, tmp_path):
+    place(tmp_path / "in", "ada", ROOT / "solutions" / CARDIAC / f"{CARDIAC}.ipynb")
+    rows = grade(reference, tmp_path / "in", tmp_path / "out")
+    assert rows["ada"].status.startswith("check: This notebook looks like cardiac_autoencoders")
+    assert "looks like cardiac_autoencoders" in stored(tmp_path / "out", "ada")["output"]
+
+
+# --- what is stored and kept --------------------------------------------------------------------
+
+
+def test_grades_of_two_assignments_never_share_a_folder(reference, tmp_path, capsys):
+    place(tmp_path / "in", "ada")
+    grade(reference, tmp_path / "in", tmp_path / "out")
+    cardiac = tmp_path / "cardiac"
+    (cardiac / "ada" / CARDIAC).mkdir(parents=True)
+    shutil.copy(ROOT / "release" / CARDIAC / f"{CARDIAC}.ipynb", cardiac / "ada" / CARDIAC)
+    assert aekit(["grade", CARDIAC, str(cardiac), "--out", str(tmp_path / "out")]) == 2
+    assert "holds grades of mnist_autoencoders" in capsys.readouterr().err
+    assert stored(tmp_path / "out", "ada")["score"] == 21
+
+
+def test_notebooks_graded_one_by_one_add_up_in_grades_csv(reference, tmp_path):
+    out = tmp_path / "out"
+    grade(reference, place(tmp_path / "in", "ada"), out)
+    grade(reference, place(tmp_path / "in", "bea", RELEASE), out)
+    lines = (out / "grades.csv").read_text().splitlines()
+    assert lines == ["student_id,score,max_score,status", "ada,21,21,graded", "bea,0,21,graded"]
+
+
+def test_any_change_to_what_decides_a_score_regrades(reference, tmp_path):
+    place(tmp_path / "in", "ada")
+    out = tmp_path / "out"
+    grade(reference, tmp_path / "in", out)
+    assert grade(reference, tmp_path / "in", out)["ada"].status == "kept (graded)"
+    other = grade(reference, tmp_path / "in", out, limits=Limits(check_seconds=11.0))
+    assert other["ada"].status == "graded"  # another option that changes scores
+    key = stored(out, "ada")["extra_data"]["grader_key"]
+    changed = json.loads(json.dumps(stored(out, "ada")))
+    changed["extra_data"]["grader_key"] = "0" * 64  # as if the checks' code had changed
+    (out / "ada" / "results.json").write_text(json.dumps(changed))
+    assert (
+        grade(reference, tmp_path / "in", out, limits=Limits(check_seconds=11.0))["ada"].status
+        == "graded"
+    )
+    assert stored(out, "ada")["extra_data"]["grader_key"] == key
+
+
+def test_the_grader_key_follows_the_checks_and_the_reference(reference, tmp_path, monkeypatch):
+    first = batch.grader_key(reference, "cpu", Limits())
+    assert batch.grader_key(reference, "cpu", Limits()) == first
+    assert batch.grader_key(reference, "cuda", Limits()) != first
+    copy = tmp_path / "source.ipynb"
+    copy.write_text(SOLUTION.read_text().replace("</h1>", " </h1>") + " ")
+    monkeypatch.setattr(reference, "notebook", copy)
+    assert batch.grader_key(reference, "cpu", Limits()) != first
+
+
+@pytest.mark.slow
+def test_an_interrupted_batch_stores_no_grade_for_what_it_cut_and_the_rerun_grades_it(tmp_path):
+    for student in ("ada", "bea", "cem"):
+        path = place(tmp_path / "in", student)
+        if student == "bea":  # slow enough to be interrupted in the middle
+            text = path.read_text().replace(
+                "return -0.5 *", "import time; time.sleep(8); return -0.5 *"
+            )
+            path.write_text(text)
+    command = [sys.executable, "-m", "aekit", "grade", MNIST, str(tmp_path / "in")]
+    command += ["--out", str(tmp_path / "out"), "--quiet", "--timeout", "20"]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AEKIT_")}
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=environment, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "out" / "ada" / "results.json").exists():
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.2)
+    time.sleep(2.0)  # bea is now in her slow check
+    process.send_signal(signal.SIGINT)
+    _, errors = process.communicate(timeout=120)
+    assert process.returncode == 130, errors
+    assert "interrupted" in errors and "Traceback" not in errors
+    assert not (tmp_path / "out" / "bea" / "results.json").exists()
+    assert "ada,21,21,graded" in (tmp_path / "out" / "grades.csv").read_text()
+    rerun = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True)
+    assert rerun.returncode == 0
+    assert "kept" in rerun.stdout.splitlines()[1]  # ada
+    bea = json.loads((tmp_path / "out" / "bea" / "results.json").read_text())
+    assert bea["score"] == 21
+
+
+def test_grading_uses_the_source_notebook_of_the_course_it_runs_in(tmp_path):
+    course = tmp_path / "course"
+    (course / "source" / MNIST).mkdir(parents=True)
+    shutil.copy(ROOT / "source" / MNIST / f"{MNIST}.ipynb", course / "source" / MNIST)
+    place(course / "submitted", "ada")
+    command = [sys.executable, "-m", "aekit", "grade", MNIST, "submitted", "--out", "graded"]
+    done = subprocess.run(
+        command + ["--quiet"], cwd=course, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"reference: {course / 'source' / MNIST / f'{MNIST}.ipynb'}" in done.stderr
+    assert json.loads((course / "graded" / "ada" / "results.json").read_text())["score"] == 21
+
+
+def test_a_source_option_that_names_no_notebook_is_refused(tmp_path, capsys):
+    place(tmp_path / "in", "ada")
+    options = ["--out", str(tmp_path / "out"), "--source", str(tmp_path / "nowhere")]
+    assert aekit(["grade", MNIST, str(tmp_path / "in"), *options]) == 2
+    assert "no source notebook" in capsys.readouterr().err
