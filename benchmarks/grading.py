@@ -103,15 +103,20 @@ class PeakPss(Sampler):
 
 
 def _role(process: psutil.Process) -> str:
-    """grader, zygote, or sandboxed child (forked from the zygote, so with its command line)."""
-    if "autograder.sandbox.zygote" not in " ".join(process.cmdline()):
+    """grader, bubblewrap, zygote, or sandboxed child (forked from the zygote, so with its
+    command line)."""
+    command = process.cmdline()
+    if command and Path(command[0]).name == "bwrap":
+        return "bubblewrap"
+    if "autograder.sandbox.zygote" not in " ".join(command):
         return "grader"
     parent = process.parent()
-    return (
-        "sandboxed child"
-        if parent and "autograder.sandbox.zygote" in " ".join(parent.cmdline())
-        else "zygote"
-    )
+    forked = parent and Path(parent.cmdline()[0]).name != "bwrap"
+    return "sandboxed child" if forked and _is_zygote(parent) else "zygote"
+
+
+def _is_zygote(process: psutil.Process) -> bool:
+    return "autograder.sandbox.zygote" in " ".join(process.cmdline())
 
 
 def aekit_grade(

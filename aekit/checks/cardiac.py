@@ -1,7 +1,7 @@
 """Public checks of the ``cardiac_autoencoders`` exercises.
 
 Students run these from the notebook for instant feedback. They test the contract of
-../shared/EXERCISES.md through shapes, structure, identities and known values, and the
+docs/contract.md through shapes, structure, identities and known values, and the
 consistency of each composite with the student's own pieces; they need no reference solution.
 The autograder runs them too, beside its hidden checks. ``reparameterize`` and
 ``kl_divergence`` have the same contract as in ``mnist_autoencoders`` and reuse its checks.

@@ -1,7 +1,7 @@
 """Public checks of the ``mnist_autoencoders`` exercises.
 
 Students run these from the notebook for instant feedback. They test the contract of
-../shared/EXERCISES.md through shapes, structure, identities, known values and consistency
+docs/contract.md through shapes, structure, identities, known values and consistency
 with the student's own pieces; they need no reference solution. The autograder runs them too,
 beside its hidden checks.
 """

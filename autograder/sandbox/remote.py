@@ -47,7 +47,7 @@ class RemoteBench(Bench):
         self.handles: dict[int, tuple[torch.Tensor, int]] = {}  # id(local tensor) -> handle
         self.shadows: list[nn.Module] = []
         self.synced: dict[int, int] = {}  # id(shadow parameter) -> its _version when sent
-        self.sandbox.request({"op": "reset"})
+        self.fresh = True  # the first request also tells the child to forget the last check
 
     # --- the Bench interface ----------------------------------------------------------------
 
@@ -66,6 +66,8 @@ class RemoteBench(Bench):
 
     def ask(self, message: dict) -> dict:
         """Send ``message``; the child's answer, or :class:`Raised` for the student's error."""
+        if self.fresh:
+            message, self.fresh = {**message, "reset": True}, False
         reply = self.sandbox.request(message)
         if not isinstance(reply, dict):
             raise Mismatch("The sandbox answered something unreadable.")

@@ -15,11 +15,13 @@ child's pid as the zygote's namespace numbers it.
 
 import json
 import os
+import select
 import signal
 import socket
 import sys
 from multiprocessing.connection import Connection
 
+# Imported before the zygote says "ready": what every child needs.
 PRELOAD = (
     "torch",
     # Operations on the meta device (the device checks) import torch._dynamo on first use:
@@ -27,17 +29,19 @@ PRELOAD = (
     "torch._dynamo",
     "autograder.sandbox.child",
     "aekit.checks.cardiac",  # the public checks' seeded fixtures, which the grader sends
-    # What the notebooks import: a child that imports them itself spends half a second on
-    # scipy and matplotlib alone.
+)
+# Imported after "ready", one module whenever no fork is asked for: what the notebooks import
+# (a child that imports them itself spends half a second on scipy and matplotlib alone).
+WARM = (
     "aekit.training",
     "aekit.metrics",
     "aekit.explorer",
     "aekit.plotting",
     "aekit.latent",
-    "aekit.anatomy",
     "aekit.datasets.mnist",
-    "aekit.datasets.acdc",
     "matplotlib.pyplot",
+    "aekit.anatomy",
+    "aekit.datasets.acdc",
 )
 MESSAGE = 1 << 20
 
@@ -69,7 +73,11 @@ def main(control_fd: int) -> None:
     signal.signal(signal.SIGCHLD, _reap)
     control = socket.socket(fileno=control_fd)
     control.sendall(b"ready")
+    warm = list(WARM)
     while True:
+        if warm and not select.select([control], [], [], 0)[0]:
+            importlib.import_module(warm.pop(0))  # idle: one more module for later children
+            continue
         try:
             message, fds, _, _ = socket.recv_fds(control, MESSAGE, 1)
         except InterruptedError:
