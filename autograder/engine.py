@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aekit.checks.core import Check, judge_outcome
 from autograder import loader
-from autograder.assignments import Assignment
+from autograder.assignments import ASSIGNMENTS, Assignment
 from autograder.reference import Reference
 from autograder.sandbox import ChildLost, Limits, Sandbox, observe
 
@@ -152,8 +152,6 @@ def run_exercise(
 def other_assignment(cells: list[tuple[int, str]], assignment: Assignment) -> str | None:
     """Why this notebook looks like another assignment's (it defines none of this one's own
     exercises and most of another's), or None."""
-    from autograder.assignments import ASSIGNMENTS
-
     defined = loader.defined_names(cells)
     own = set(assignment.exercises) - {
         name

@@ -76,8 +76,11 @@ def unpack(data: bytes) -> Any:
         raise TransportError(f"message of {len(data):,} bytes, over the {MAX_MESSAGE:,} allowed")
     try:
         (length,) = struct.unpack_from("<I", data, 0)
-        if length > MAX_HEADER:
-            raise TransportError("header too large")
+    except struct.error:
+        raise TransportError("malformed message: no header") from None
+    if length > MAX_HEADER:  # outside the try below, which would hide this reason
+        raise TransportError(f"header of {length:,} bytes, over the {MAX_HEADER:,} allowed")
+    try:
         header = json.loads(data[4 : 4 + length])
         offset, buffers = 4 + length, []
         while offset < len(data):
