@@ -15,6 +15,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from autograder.reference import Reference
 from autograder.sandbox import Limits
 from autograder.sandbox.parent import allow_zygote, stop_zygote
 
+GRADER_ERROR = "grader-error.txt"  # beside where results.json would be: what went wrong, in full
 RESERVED = {"grades.csv"}  # files the grader writes into OUT: no student may be named so
 # What decides a score besides the notebook: a change to any of these regrades every student.
 SCORING_CODE = (
@@ -134,6 +136,7 @@ def grade_all(
             if stop.is_set():  # cut short by the interruption: never stored as a grade
                 return None
             report.write_submission(grade, out / submission.student)
+            (out / submission.student / GRADER_ERROR).unlink(missing_ok=True)
         except Exception as error:  # noqa: BLE001 - one submission never stops the batch
             return _grader_error(submission, assignment, out, error)
         fences = tuple(grade.fences)
@@ -199,8 +202,12 @@ def _stored(path: Path) -> dict:
 def _grader_error(submission: Submission, assignment: Assignment, out: Path, error) -> Row:
     """A submission the grader failed on: reported as such, never as a grade."""
     message = f"grader error: {type(error).__name__}: {error}"[:300]
+    folder = out / submission.student
     with contextlib.suppress(OSError):
-        (out / submission.student / "results.json").unlink(missing_ok=True)  # no stale grade
+        (folder / "results.json").unlink(missing_ok=True)  # no stale grade
+        folder.mkdir(exist_ok=True)
+        trace = "".join(traceback.format_exception(error))
+        (folder / GRADER_ERROR).write_text(f"{message}\n\n{trace}")
     return Row(submission.student, 0.0, assignment.max_score, 0.0, message)
 
 

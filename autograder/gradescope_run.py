@@ -109,8 +109,7 @@ def grade(root: Path, name: str) -> dict:
         return not_graded(root, assignment, str(problem))
     except loader.NotebookError as error:
         return not_graded(root, assignment, f"The submission could not be read: {error}")
-    # Started here, in the main thread: the zygote dies with the thread that started it
-    # (PR_SET_PDEATHSIG), and the reference is observed in a child of its own.
+    # Started first: the zygote's imports go on while the reference's notebook is read.
     shared_zygote()
     reference = load_reference(assignment)
     result = grade_notebook(notebook, reference, student_id(root, notebook), "cpu", limits())

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from aekit.checks.core import Observation, explain
+from aekit.checks.core import Observation, ProbeAborted, explain
 from aekit.runtime import GRADING_ENV
 from autograder import loader
 from autograder.assignments import Assignment
@@ -29,10 +29,16 @@ from autograder.sandbox.remote import TORCH_NN
 
 PIECE_ELEMENTS = 1 << 22  # numbers in one piece request; the checks send thousands
 PIECE_SECONDS = 10.0  # the reference's time on one piece request
+RELOADS = 100  # reloads of the reference's child in one class (each costs a second or two)
+NO_ANSWER = {"op": "raised", "message": "the reference piece did not answer"}
 
 
 class ReferenceFailure(RuntimeError):
     """The source notebook cannot serve as the reference (missing, or failing its own checks)."""
+
+
+class ReferenceLost(ProbeAborted):
+    """The reference could not answer a piece request: the grader's failure, never a grade."""
 
 
 class ReferencePieces:
@@ -55,19 +61,36 @@ class ReferencePieces:
         if size > PIECE_ELEMENTS:
             return {"op": "raised", "message": "inputs too large for a reference piece"}
         with self.lock:
-            why = self.sandbox.begin()
-            if why is not None:
-                return {"op": "raised", "message": "the reference is unavailable"}
-            self.sandbox.deadline = min(self.sandbox.deadline, time.monotonic() + PIECE_SECONDS)
-            try:
-                reply = self.sandbox.request(request)
-            except ChildLost:
-                return {"op": "raised", "message": "the reference piece did not answer"}
+            reply = self._ask(request)
         if not isinstance(reply, dict) or reply.get("op") != "value":
             details = reply.get("details", {}) if isinstance(reply, dict) else {}
             message = details.get("message", "") if isinstance(details, dict) else ""
             return {"op": "raised", "message": f"the reference piece failed: {message}"[:300]}
         return {"op": "value", "value": _materialize(reply.get("value")), "rng": reply.get("rng")}
+
+    def _ask(self, request: dict) -> Any:
+        """The reference child's reply; a child found dead is reloaded and asked once more.
+
+        Never the student's loss: a reference that cannot be reloaded raises
+        :class:`ReferenceLost`. A request that times out, or kills the reloaded child too, is
+        this request's doing and is answered as an error.
+        """
+        try:
+            return self._once(request)
+        except ChildLost as lost:
+            if lost.kind == "timeout":
+                return NO_ANSWER
+        try:
+            return self._once(request)
+        except ChildLost:
+            return NO_ANSWER
+
+    def _once(self, request: dict) -> Any:
+        why = self.sandbox.begin()  # reloads a lost child
+        if why is not None:
+            raise ReferenceLost(f"the reference is unavailable: {why}")
+        self.sandbox.deadline = min(self.sandbox.deadline, time.monotonic() + PIECE_SECONDS)
+        return self.sandbox.request(request)
 
     def close(self) -> None:
         self.sandbox.close()
@@ -96,7 +119,7 @@ def load_reference(
     if not notebook.exists():
         raise ReferenceFailure(f"the source notebook {notebook} is missing")
     cells = loader.cells_of(loader.read_document(notebook))
-    limits = Limits(restarts=4, submission_seconds=float("inf"), load_seconds=300.0)
+    limits = Limits(restarts=RELOADS, submission_seconds=float("inf"), load_seconds=300.0)
     sandbox = Sandbox(cells, device, limits)
     try:
         sandbox.load()

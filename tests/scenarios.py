@@ -6,6 +6,7 @@ score it must get per exercise. They are built from ``solutions/`` (a perfect st
 """
 
 import copy
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,20 @@ def exercise_points(results: dict) -> dict[str, float]:
         exercise = test["name"].split(": ", 1)[0]
         points[exercise] = points.get(exercise, 0.0) + test["score"]
     return points
+
+
+def stored_results(out: Path, student: str) -> dict:
+    """The results.json graded into ``out`` for ``student``; when there is none, the failure
+    says what grades.csv recorded instead (a grader error keeps no grade)."""
+    path = out / student / "results.json"
+    if not path.exists():
+        grades = out / "grades.csv"
+        rows = grades.read_text().splitlines() if grades.exists() else ["(no grades.csv)"]
+        mine = [row for row in rows if row.startswith(f"{student},")] or rows
+        logged = out / student / "grader-error.txt"
+        trace = logged.read_text()[-3000:] if logged.exists() else ""
+        raise AssertionError(f"no results.json for {student}; grades.csv says: {mine}\n{trace}")
+    return json.loads(path.read_text())
 
 
 @dataclass
@@ -80,6 +95,7 @@ class Mutant:
 # --- the mnist_autoencoders scenarios -----------------------------------------------------------
 
 MNIST = "mnist_autoencoders"
+MNIST_SOLUTION = ROOT / "solutions" / MNIST / f"{MNIST}.ipynb"
 
 MNIST_MUTANTS = [
     Mutant(

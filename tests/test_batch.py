@@ -10,14 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
-from scenarios import MNIST, ROOT
+from scenarios import MNIST, MNIST_SOLUTION, ROOT, stored_results
 
 from aekit.cli import main as aekit
 from autograder import batch
 from autograder.discovery import DiscoveryError, discover
 from autograder.sandbox import Limits
 
-SOLUTION = ROOT / "solutions" / MNIST / f"{MNIST}.ipynb"
+SOLUTION = MNIST_SOLUTION
 RELEASE = ROOT / "release" / MNIST / f"{MNIST}.ipynb"
 CARDIAC = "cardiac_autoencoders"
 
@@ -37,7 +37,7 @@ def grade(reference, target: Path, out: Path, **options):
 
 
 def stored(out: Path, student: str) -> dict:
-    return json.loads((out / student / "results.json").read_text())
+    return stored_results(out, student)
 
 
 # --- discovery --------------------------------------------------------------------------------

@@ -8,13 +8,13 @@ import subprocess
 import sys
 
 import pytest
-from scenarios import MNIST, ROOT
+from scenarios import MNIST, MNIST_SOLUTION, ROOT
 
 from aekit.cli import main as aekit
 from autograder import batch
 from autograder.sandbox import Limits
 
-SOLUTION = ROOT / "solutions" / MNIST / f"{MNIST}.ipynb"
+SOLUTION = MNIST_SOLUTION
 
 
 def grade_without_bubblewrap(tmp_path, *options: str) -> subprocess.CompletedProcess:
@@ -94,3 +94,9 @@ def test_a_grader_error_costs_one_submission_and_keeps_no_grade(reference, tmp_p
     assert statuses["bea"] == "graded"
     assert statuses["ada"].startswith("grader error: AttributeError")
     assert not (tmp_path / "out" / "ada" / "results.json").exists()
+    logged = (tmp_path / "out" / "ada" / "grader-error.txt").read_text()
+    assert "AttributeError" in logged and "Traceback" in logged and "failing" in logged
+    assert not (tmp_path / "out" / "bea" / "grader-error.txt").exists()
+    logged = (tmp_path / "out" / "ada" / "grader-error.txt").read_text()
+    assert "AttributeError" in logged and "Traceback" in logged and "failing" in logged
+    assert not (tmp_path / "out" / "bea" / "grader-error.txt").exists()

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from scenarios import MNIST, MNIST_EXERCISES, ROOT, Scenario, exercise_points, mnist_scenarios
+from scenarios import (
+    MNIST,
+    MNIST_EXERCISES,
+    ROOT,
+    Scenario,
+    exercise_points,
+    mnist_scenarios,
+    stored_results,
+)
 
 from aekit.cli import main as aekit
 from autograder import samples
@@ -79,7 +87,7 @@ def graded(tmp_path_factory, reference, planted):
 
 
 def results_of(graded, student: str) -> dict:
-    return json.loads((graded["out"] / student / "results.json").read_text())
+    return stored_results(graded["out"], student)
 
 
 SCENARIO_NAMES = [scenario.name for scenario in mnist_scenarios(Path("unused"))]
@@ -267,6 +275,6 @@ def test_cardiac_scenario_gets_its_exact_score(cardiac_graded, name):
     expected = {
         exercise: CARDIAC.points(exercise) for exercise in CARDIAC.exercises
     } | scenario.expected
-    results = json.loads((cardiac_graded["out"] / name / "results.json").read_text())
+    results = stored_results(cardiac_graded["out"], name)
     assert exercise_points(results) == expected
     jsonschema.validate(results, GRADESCOPE_SCHEMA)

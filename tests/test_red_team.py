@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 from adversaries import QUEUE_KEY, mnist_adversaries, queue_reader, queue_writer
-from scenarios import MNIST, ROOT, exercise_points
+from scenarios import MNIST, ROOT, exercise_points, stored_results
 from test_gradescope import RESULTS_SCHEMA, submit
 
 from autograder.assignments import get_assignment
@@ -66,7 +66,7 @@ def attacked(tmp_path_factory, reference, host_socket):
 
 
 def points(out: Path, student: str) -> dict[str, float]:
-    return exercise_points(json.loads((out / student / "results.json").read_text()))
+    return exercise_points(stored_results(out, student))
 
 
 NAMES = [adversary.name for adversary in mnist_adversaries(Path("unused"))]
@@ -90,7 +90,7 @@ def test_every_hostile_submission_was_graded_and_the_batch_went_on(attacked):
 
 def test_fences_in_force_are_stated_in_every_result(attacked):
     for name in NAMES:
-        extra = json.loads((attacked["out"] / name / "results.json").read_text())["extra_data"]
+        extra = stored_results(attacked["out"], name)["extra_data"]
         assert any("seccomp" in fence for fence in extra["fences"]), name
 
 

@@ -148,7 +148,8 @@ def wrap_command(argv: list[str], readable: list[Path], gpu: bool = False) -> li
 def _bwrap_namespaces() -> list[str]:
     """Namespaces, identity and capabilities of the sandbox (bwrap(1)).
 
-    --die-with-parent: SIGKILL when the thread that ran bwrap ends (PR_SET_PDEATHSIG);
+    --die-with-parent: SIGKILL when the thread that ran bwrap ends (PR_SET_PDEATHSIG), so
+    zygotes are started from one long-lived thread (launch._LAUNCHER, tests/test_zygote.py);
     --new-session: no controlling terminal, so no TIOCSTI into the grader's (CVE-2017-5226).
 
     The zygote runs as uid 0 of its user namespace and keeps one capability there,

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -22,6 +23,9 @@ import psutil
 from autograder.sandbox import fences
 
 WEAK_ENV = "AEKIT_WEAK_ISOLATION"  # 1: grade even where the sandbox's fences cannot be raised
+FIND_SECONDS = 30.0  # how long a forked child may take to show up in the process table
+# One thread, alive as long as the grader, starts every zygote (see Zygote.__init__).
+_LAUNCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aekit-zygote-launcher")
 
 
 class GradingStopped(RuntimeError):
@@ -49,7 +53,10 @@ class Zygote:
             command = fences.wrap_command(command, readable=_existing(readable), gpu=gpu)
         # Silent: inside a Jupyter kernel any byte on stderr would land in (and zero) a grade cell.
         quiet = None if os.environ.get("AEKIT_SANDBOX_DEBUG") == "1" else subprocess.DEVNULL
-        self.process = subprocess.Popen(
+        # From the launcher thread, never from the caller's: bubblewrap's --die-with-parent
+        # kills the zygote when the *thread* that started it ends, and worker threads end.
+        self.process = _LAUNCHER.submit(
+            subprocess.Popen,
             command,
             pass_fds=[theirs.fileno()],
             env=_zygote_environment(),
@@ -57,7 +64,7 @@ class Zygote:
             stdout=quiet,
             stderr=quiet,
             start_new_session=True,
-        )
+        ).result()
         theirs.close()
         self.control = ours
         self.lock = threading.Lock()
@@ -87,7 +94,8 @@ class Zygote:
     def _host_pid(self, inner: int) -> int:
         """The pid, as this process sees it, of the zygote's child numbered ``inner`` inside
         its PID namespace (from each descendant's NSpid line)."""
-        for _ in range(200):
+        deadline = time.monotonic() + FIND_SECONDS  # generous: a busy machine is slow to fork
+        while time.monotonic() < deadline:
             with contextlib.suppress(psutil.Error):
                 for process in psutil.Process(self.process.pid).children(recursive=True):
                     if _inner_pid(process.pid) == inner:

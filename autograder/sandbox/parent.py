@@ -213,7 +213,10 @@ class Sandbox:
             "debug": os.environ.get("AEKIT_SANDBOX_DEBUG") == "1",
             "weak": zygote.weak,
         }
-        self.pid, self.connection = zygote.fork(config)
+        try:
+            self.pid, self.connection = zygote.fork(config)
+        except RuntimeError:  # the zygote died or lost its child: once more, with a fresh one
+            self.pid, self.connection = _shared().fork(config)
         self.process = psutil.Process(self.pid)
 
     def _alive(self) -> bool:
@@ -236,6 +239,7 @@ class Sandbox:
         try:
             self.connection.send_bytes(channel.dumps(message))
         except (OSError, ValueError):
+            self._stop()
             raise ChildLost("crashed", self._death()) from None
 
     def _call(self, message: dict, seconds: float) -> Any:
