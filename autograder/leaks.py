@@ -35,6 +35,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder import loader
+
 COURSE_ROOT = Path(__file__).resolve().parents[1]  # as in autograder.assignments, without torch
 
 SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION")
@@ -418,7 +420,7 @@ def _notebook_texts(data: bytes) -> list[list[str]]:
 def _hidden_classes(source: str) -> list[str]:
     """Check classes marked ``hidden = True``, and classes derived from them in the same file."""
     try:
-        tree = ast.parse(source)
+        tree = loader.parse(source)
     except (SyntaxError, ValueError):
         return []
     hidden: set[str] = set()
