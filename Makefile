@@ -55,7 +55,7 @@ release: setup
 	$(BIN)/aekit release
 
 check: setup
-	$(BIN)/ruff check aekit autograder tests benchmarks
+	$(BIN)/ruff check aekit autograder tests benchmarks source
 	$(BIN)/ruff format --check aekit autograder tests benchmarks
 	$(BIN)/aekit release --check
 	$(BIN)/python -m autograder.leaks

@@ -15,13 +15,16 @@ Segmentation with Strong Anatomical Guarantees", IEEE TMI 39(11), 2020 (vitalab/
 ``lv_no_hole``     nothing is enclosed by the LV cavity
 ``myo_closes_lv``  the myocardium closes around the LV: no LV pixel touches the background
 ``lv_rv_apart``    no LV pixel touches an RV pixel
+``heart_present``  the map shows a heart: at least one structure (added here, see below)
 =================  ======================================================================
 
 Conventions. Components use 8-connectivity; holes and touching use 4-connectivity (shared
 edges), the dual pair, so a ring closed only through diagonal steps still encloses a hole and
 keeps the LV off the background. The image border counts as background. A missing structure is
 allowed (apical and basal slices lose the RV, the LV or both), with one exception: a present LV
-needs a myocardium around it, so an LV without MYO fails ``myo_closes_lv``.
+needs a myocardium around it, so an LV without MYO fails ``myo_closes_lv``. A map with no
+structure at all passes every count of the paper, yet shows no heart: ``heart_present`` fails
+it, so a network that outputs only background is not called plausible.
 
 :func:`corrupt` makes the mistakes a weak segmentation network makes (holes, islands, a broken
 ring, a missing structure); each corrupted map is implausible by these criteria.
@@ -45,6 +48,7 @@ CRITERIA = (
     "lv_no_hole",
     "myo_closes_lv",
     "lv_rv_apart",
+    "heart_present",
 )
 CORRUPTIONS = ("holes", "islands", "broken_ring", "missing_structure")
 
@@ -62,11 +66,13 @@ def check_slice(labels: np.ndarray | torch.Tensor) -> dict[str, bool]:
     result["lv_no_hole"] = not _holes(masks["lv"]).any()
     result["myo_closes_lv"] = not _touch(masks["lv"], grid == BG)
     result["lv_rv_apart"] = not _touch(masks["lv"], masks["rv"])
+    result["heart_present"] = bool((grid != BG).any())
     return {name: bool(result[name]) for name in CRITERIA}
 
 
 def is_plausible(labels: np.ndarray | torch.Tensor) -> bool:
-    """True when the (H, W) map meets every criterion (missing structures allowed, see above)."""
+    """True when the (H, W) map meets every criterion (a missing structure is allowed, a
+    missing heart is not; see above)."""
     return all(check_slice(labels).values())
 
 

@@ -7,6 +7,7 @@ message and a non-zero exit code, never as a traceback.
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -251,16 +252,27 @@ def _add_course_commands(commands) -> None:
     notebooks.set_defaults(handler=_instructor("notebooks"))
 
 
+def _in_course() -> bool:
+    """True where the ``autograder`` package is importable (the course), False in the students'
+    bundle, which ships without it. Looked up, not imported: importing it imports torch."""
+    return importlib.util.find_spec("autograder") is not None
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The course's verbs; in the students' bundle, only those that run there (``data``)."""
+    course = _in_course()
     parser = argparse.ArgumentParser(
         prog="aekit",
-        description="The autoencoder course kit: data, releases, grading and bundles.",
+        description="The autoencoder course kit: data, releases, grading and bundles."
+        if course
+        else "The autoencoder course kit: prepare the data sets the notebooks use.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_data_commands(commands)
-    _add_release_command(commands)
-    _add_grade_command(commands)
-    _add_course_commands(commands)
+    if course:
+        _add_release_command(commands)
+        _add_grade_command(commands)
+        _add_course_commands(commands)
     return parser
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
+from matplotlib.ticker import LogFormatter, MaxNLocator
 
 # ACDC labels and the colours every cardiac figure uses for them.
 CARDIAC_LABELS = ("background", "RV", "MYO", "LV")
@@ -53,19 +54,41 @@ def show_reconstructions(originals: torch.Tensor, reconstructions: torch.Tensor,
     figure = show_images(pictures, columns=min(count, len(originals)))
     figure.axes[0].set_title("data", fontsize=8, loc="left")
     figure.axes[min(count, len(originals))].set_title("reconstruction", fontsize=8, loc="left")
+    # show_images laid the grid out without these titles: lay it out again, a little taller to
+    # make room for them, or the lower one is drawn under the images of the top row.
+    figure.set_figheight(figure.get_figheight() + 0.4)
+    figure.tight_layout()
     return figure
 
 
-def plot_history(history, title: str = "training"):
-    """Per-epoch training (and validation) loss of :func:`aekit.training.fit`."""
+def plot_history(
+    history,
+    title: str = "training",
+    ylabel: str = "loss per sample",
+    log_scale: bool = False,
+):
+    """Per-epoch training (and validation) loss of :func:`aekit.training.fit`.
+
+    ``ylabel`` should say what the loss is and in which unit (e.g. "binary cross-entropy,
+    nats per image"), which only the caller knows. ``log_scale`` suits a loss whose first epoch
+    is many times the later ones (the cardiac VAE's, about 30 times its last), which on a
+    linear axis flattens the rest of the curve.
+    """
     figure, axis = plt.subplots(figsize=(5, 3))
     epochs = range(1, len(history.train_loss) + 1)
     axis.plot(epochs, history.train_loss, marker="o", label="train")
     if history.val_loss:
         axis.plot(epochs, history.val_loss, marker="o", label="validation")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5
+    if log_scale:
+        axis.set_yscale("log")
+        # Plain numbers (600, not 6 × 10²), on the minor ticks too when the curve spans less
+        # than two decades, as a few epochs' losses do.
+        axis.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+        axis.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
     axis.set(
         xlabel="epoch",
-        ylabel="loss per sample",
+        ylabel=ylabel,
         title=title + (" (fast mode)" if history.fast else ""),
     )
     axis.legend()
@@ -74,9 +97,17 @@ def plot_history(history, title: str = "training"):
 
 
 def plot_latent(
-    codes: torch.Tensor, labels: torch.Tensor | None = None, axis=None, title: str = "latent space"
+    codes: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    axis=None,
+    title: str = "latent space",
+    axis_labels: tuple[str, str] = ("z₁", "z₂"),
 ):
-    """Scatter of 2-D codes, coloured by label (digit, group or phase) when given."""
+    """Scatter of 2-D points, coloured by label (digit, group or phase) when given.
+
+    The points are codes of a 2-D latent space by default; name the axes with ``axis_labels``
+    when they are something else, such as the principal axes of wider codes.
+    """
     if axis is None:
         _, axis = plt.subplots(figsize=(5, 5))
     points = _numpy(codes)
@@ -95,7 +126,7 @@ def plot_latent(
                 label=str(value),
             )
         axis.legend(markerscale=5, fontsize=7, loc="best")
-    axis.set(xlabel="z₁", ylabel="z₂", title=title)
+    axis.set(xlabel=axis_labels[0], ylabel=axis_labels[1], title=title)
     return axis.figure
 
 
@@ -138,15 +169,38 @@ def show_segmentations(
     for index in range(count):
         if images is not None:
             axes[0, index].imshow(_numpy(images[index]), cmap="gray")
-        axes[-1, index].imshow(
-            maps[index].cpu().numpy(), cmap=CARDIAC_CMAP, vmin=0, vmax=3, interpolation="nearest"
-        )
+        _show_map(axes[-1, index], maps[index])
         if titles is not None:
             axes[0, index].set_title(str(titles[index]), fontsize=7)
     for axis in axes.flat:
         axis.axis("off")
     add_label_legend(figure)
     return figure
+
+
+def show_rows(rows: dict[str, torch.Tensor], columns: int = 8):
+    """One row of label maps per entry of ``rows`` (title → maps (N, H, W)), in the ACDC colours.
+
+    The rows line up column by column, so a walk through the latent space or a map beside its
+    corrupted and repaired versions reads straight down; each row shows its first ``columns``
+    maps.
+    """
+    figure, axes = plt.subplots(
+        len(rows), columns, figsize=(1.6 * columns, 1.9 * len(rows) + 0.5), squeeze=False
+    )
+    for line, (title, maps) in zip(axes, rows.items(), strict=True):
+        for axis, one in zip(line, maps[:columns], strict=False):
+            _show_map(axis, one)
+        line[0].set_title(title, loc="left", fontsize=9)
+    for axis in axes.flat:
+        axis.axis("off")
+    add_label_legend(figure)
+    return figure
+
+
+def _show_map(axis, labels: torch.Tensor) -> None:
+    """One label map (H, W) in the fixed ACDC colours, without smoothing between labels."""
+    axis.imshow(labels.cpu().numpy(), cmap=CARDIAC_CMAP, vmin=0, vmax=3, interpolation="nearest")
 
 
 def add_label_legend(figure) -> None:

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from aekit.runtime import fast_mode, pick_device, refuse_in_grading
+from aekit.runtime import fast_mode, pick_device, progress_bar, refuse_in_grading
 
 Forward = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
@@ -120,7 +119,7 @@ def _train_epoch(forward, models, optimizer, data, config, generator, epoch, epo
     order = torch.randperm(len(data), generator=generator).to(data.device)
     batches = math.ceil(len(data) / config.batch_size)
     total, count = 0.0, 0
-    bar = tqdm(
+    bar = progress_bar(
         range(batches),
         desc=f"epoch {epoch}/{epochs} (lr {optimizer.param_groups[0]['lr']:g})",
         leave=epoch == epochs,

@@ -1,12 +1,14 @@
 """``aekit bundle``: assemble what students receive, and refuse to hand out anything that leaks.
 
     aekit bundle --out DIR          # a folder (new, or empty)
-    aekit bundle --out course.zip   # a zip holding one folder, course/
+    aekit bundle --out course.zip   # a zip holding one folder, course/ (the zip's stem)
 
-The bundle holds the release notebooks (``release/<assignment>/``, one folder each), the
-``aekit`` library with its public checks, ``data/README.md`` and the split manifest,
-``environment.yml``, ``requirements.txt`` and a ``pyproject.toml`` (so that ``pip install -e .``
-and ``pip install -r requirements.txt`` both work), and a README for students. It never holds
+The bundle holds the release notebooks (``release/<assignment>/``, one folder each, MNIST
+first), the ``aekit`` library with its public checks, ``data/README.md`` and the split manifest,
+the student's own ``environment.yml``, ``requirements.txt`` and ``requirements-no-torch.txt``
+(generated from pyproject.toml's ``[project].dependencies`` alone, CPU-only torch by default),
+a ``pyproject.toml`` that installs ``aekit`` only, and a README for students whose unpacking
+commands name the zip's folder. It never holds
 ``autograder/``, ``source/`` or ``solutions/``: the bundle is assembled in a scratch folder,
 scanned by :func:`autograder.leaks.scan_student_facing`, and written only when clean.
 
@@ -19,9 +21,9 @@ import sys
 import tempfile
 import tomllib
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.assignments import ASSIGNMENTS
 from autograder.leaks import COURSE_ROOT, scan_student_facing
 
 SKIPPED = {"__pycache__", ".ipynb_checkpoints", ".DS_Store"}
@@ -88,59 +90,96 @@ def pinned_dependencies(root: Path = COURSE_ROOT) -> list[str]:
     return list(dependencies)
 
 
-def requirements_text(pins: list[str], why: str) -> str:
-    return f"# {why}\n# Generated from the course's pyproject.toml: the same pins.\n" + "".join(
-        f"{pin}\n" for pin in pins
-    )
-
-
 # --- the student bundle ------------------------------------------------------------------------
 
+TORCH_PACKAGES = ("torch", "torchvision")  # the pins that have a CPU-only and a CUDA build
+# What a notebook server (Colab, a JupyterHub) runs on: its own versions, never replaced.
+SERVER_PACKAGES = (*TORCH_PACKAGES, "jupyter", "ipykernel")
 
-@dataclass(frozen=True)
-class Environment:
-    """What the README needs to know of environment.yml."""
 
-    text: str
-    name: str
-    python: str
-    generated: bool  # True when the course has no environment.yml and the bundle made one
-    installs_aekit: bool  # True when it ends with ``- -e .`` (pip installs aekit itself)
+def is_torch(pin: str) -> bool:
+    return pin.split("==", 1)[0].strip().lower() in TORCH_PACKAGES
+
+
+def torch_index() -> str:
+    """PyTorch's CPU-only wheel index: the one the Gradescope image installs torch from."""
+    from autograder.gradescope import TORCH_INDEX  # here: gradescope imports this module
+
+    return TORCH_INDEX
 
 
 def release_folders(root: Path = COURSE_ROOT) -> list[Path]:
-    """``release/<assignment>/`` folders that hold a notebook."""
-    folders = sorted(path for path in (root / "release").glob("*") if path.is_dir())
-    return [folder for folder in folders if list(folder.glob("*.ipynb"))]
+    """``release/<assignment>/`` folders that hold a notebook, in the course's order (MNIST
+    first, as :data:`~autograder.assignments.ASSIGNMENTS` lists them; any other after, by name)."""
+    folders = [path for path in (root / "release").glob("*") if path.is_dir()]
+    return sorted((folder for folder in folders if any(folder.glob("*.ipynb"))), key=_course_order)
 
 
-def environment(root: Path, pins: list[str], project: dict) -> Environment:
-    """The course's environment.yml, or one generated from the pins when there is none."""
-    path = root / "environment.yml"
-    if path.exists():
-        text = path.read_text()
-        name = re.search(r"(?m)^name:\s*(\S+)", text)
-        python = re.search(r"(?m)^\s*-\s*python\s*=+\s*([\d.]+)", text)
-        return Environment(
-            text,
-            name.group(1) if name else "aekit",
-            python.group(1) if python else "3.11",
-            generated=False,
-            installs_aekit=bool(re.search(r"(?m)^\s*-\s*-e\s+\.\s*$", text)),
-        )
-    python = re.sub(r"[^\d.]", "", project.get("requires-python", ">=3.11")) or "3.11"
+def _course_order(folder: Path) -> tuple[int, str]:
+    order = list(ASSIGNMENTS)
+    return (order.index(folder.name) if folder.name in order else len(order), folder.name)
+
+
+def python_version(project: dict) -> str:
+    """The Python of ``requires-python``: ``>=3.11`` gives ``3.11``."""
+    return re.sub(r"[^\d.]", "", project.get("requires-python", ">=3.11")) or "3.11"
+
+
+def student_requirements(pins: list[str]) -> str:
+    """requirements.txt: the student's pins, torch and torchvision from the CPU-only index.
+
+    pip takes ``2.x.y+cpu`` from that index over PyPI's ``2.x.y`` (a local version sorts after
+    its public one, and ``==2.x.y`` matches both), so a laptop gets no CUDA libraries.
+    """
+    return (
+        "# pip install -r requirements.txt installs what the notebooks need.\n"
+        "# Generated from the course's pyproject.toml ([project] dependencies, the same pins).\n"
+        "# torch and torchvision come from PyTorch's CPU-only index; README.md says how to get\n"
+        "# the CUDA build instead.\n"
+        f"--extra-index-url {torch_index()}\n" + "".join(f"{pin}\n" for pin in pins)
+    )
+
+
+def requirements_without_torch(pins: list[str]) -> str:
+    """requirements-no-torch.txt: the same pins less what a notebook server (Colab, a JupyterHub)
+    runs on, torch and its Jupyter: nothing of the server is replaced, nothing large downloads."""
+    names = ", ".join(SERVER_PACKAGES)
+    return (
+        "# For a server that has its own torch and Jupyter (Google Colab, a JupyterHub):\n"
+        "#   pip install -r requirements-no-torch.txt && pip install --no-deps -e .\n"
+        f"# Generated from the course's pyproject.toml: its pins, less {names}.\n"
+        + "".join(f"{pin}\n" for pin in pins if not _server_owned(pin))
+    )
+
+
+def _server_owned(pin: str) -> bool:
+    return pin.split("==", 1)[0].strip().lower() in SERVER_PACKAGES
+
+
+def student_environment(project: dict, pins: list[str]) -> str:
+    """environment.yml for conda: the student's pins only (no instructor tools), CPU-only torch."""
     lines = [
-        "# Generated by `aekit bundle` from pyproject.toml: the same pins.",
-        "name: aekit",
+        "# The course's packages for conda (a notebook server, a lab machine), from this folder:",
+        f"#   conda env create -f environment.yml && conda activate {env_name(project)}",
+        "# Generated from the course's pyproject.toml ([project] dependencies, the same pins);",
+        "# torch and torchvision come from PyTorch's CPU-only index (README.md: the CUDA build).",
+        f"name: {env_name(project)}",
         "channels:",
         "  - conda-forge",
         "dependencies:",
-        f"  - python={python}",
+        f"  - python={python_version(project)}",
         "  - pip",
         "  - pip:",
+        f"      - --extra-index-url {torch_index()}",
+        *(f"      - {pin}" for pin in pins),
+        "      # the course library itself",
+        "      - -e .",
     ]
-    lines += [f"      - {pin}" for pin in pins] + ["      - -e ."]
-    return Environment("\n".join(lines) + "\n", "aekit", python, True, True)
+    return "\n".join(lines) + "\n"
+
+
+def env_name(project: dict) -> str:
+    return project.get("name", "aekit")
 
 
 def student_pyproject(project: dict, pins: list[str]) -> str:
@@ -168,28 +207,31 @@ def student_pyproject(project: dict, pins: list[str]) -> str:
     )
 
 
-def assemble(target: Path, root: Path = COURSE_ROOT) -> list[str]:
-    """Write the bundle's files into ``target`` (an empty folder); return the notebooks' paths."""
+def assemble(target: Path, root: Path = COURSE_ROOT, folder: str = "course") -> list[str]:
+    """Write the bundle's files into ``target`` (an empty folder); return the notebooks' paths.
+
+    ``folder`` is the name the student's copy has (the zip's one folder): the README's
+    unpacking commands use it.
+    """
     folders = release_folders(root)
     if not folders:
         raise BundleError("release/ holds no notebook: run `make release` first")
     project, pins = read_project(root), pinned_dependencies(root)
-    env = environment(root, pins, project)
     for path in package_files(root / "aekit"):
         _copy(path, target / "aekit" / path.relative_to(root / "aekit"))
     notebooks = []
-    for folder in folders:
-        for path in package_files(folder):
-            _copy(path, target / folder.name / path.relative_to(folder))
-        notebooks += [f"{folder.name}/{path.name}" for path in sorted(folder.glob("*.ipynb"))]
+    for release in folders:
+        for path in package_files(release):
+            _copy(path, target / release.name / path.relative_to(release))
+        notebooks += [f"{release.name}/{path.name}" for path in sorted(release.glob("*.ipynb"))]
     for path in [root / "data" / "README.md", *sorted((root / "data").glob("*.json"))]:
         if path.exists():
             _copy(path, target / "data" / path.name)
-    (target / "environment.yml").write_text(env.text)
-    why = "pip install -r requirements.txt installs what the notebooks need."
-    (target / "requirements.txt").write_text(requirements_text(pins, why))
+    (target / "environment.yml").write_text(student_environment(project, pins))
+    (target / "requirements.txt").write_text(student_requirements(pins))
+    (target / "requirements-no-torch.txt").write_text(requirements_without_torch(pins))
     (target / "pyproject.toml").write_text(student_pyproject(project, pins))
-    (target / "README.md").write_text(student_readme(notebooks, env, pins))
+    (target / "README.md").write_text(student_readme(notebooks, folder, project, pins))
     return notebooks
 
 
@@ -207,12 +249,18 @@ def check_out(out: Path) -> None:
         raise BundleError(f"{out} already exists and is not an empty folder; choose a new one")
 
 
+def folder_name(out: Path) -> str:
+    """The name of the student's folder: ``course`` for ``course.zip`` or a folder ``course/``."""
+    return out.stem if out.suffix == ".zip" else out.name
+
+
 def publish(staged: Path, out: Path) -> None:
-    """Copy the staged bundle to ``out``: a folder, or a zip holding one folder named after it."""
+    """Copy the staged bundle to ``out``: a folder, or a zip holding one folder named after it
+    (``unzip course.zip`` makes ``course/``, as the student README says)."""
     check_out(out)
     if out.suffix == ".zip":
         members = {
-            f"{out.stem}/{path.relative_to(staged).as_posix()}": (path.read_bytes(), 0o644)
+            f"{folder_name(out)}/{path.relative_to(staged).as_posix()}": (path.read_bytes(), 0o644)
             for path in sorted(staged.rglob("*"))
             if path.is_file()
         }
@@ -235,7 +283,7 @@ def build(out: Path, root: Path = COURSE_ROOT) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="aekit-bundle-") as scratch:
         staged = Path(scratch) / "bundle"
         staged.mkdir()
-        notebooks = assemble(staged, root)
+        notebooks = assemble(staged, root, folder_name(out))
         leaks = scan_student_facing([staged])
         if leaks:
             listed = "\n".join(f"  {leak.replace(str(staged) + '/', '')}" for leak in leaks[:20])
@@ -262,7 +310,10 @@ def run(args) -> int:
     except OSError as error:
         print(f"aekit bundle: cannot write {out}: {error.strerror or error}", file=sys.stderr)
         return 2
-    print(f"student bundle written to {out}: {', '.join(notebooks)}, aekit, environment.yml")
+    print(
+        f"student bundle written to {out}: {', '.join(notebooks)}, aekit, environment.yml, "
+        "requirements.txt (CPU-only torch), requirements-no-torch.txt"
+    )
     print("scanned: no solution, hidden test or grader code")
     return 0
 
@@ -270,46 +321,51 @@ def run(args) -> int:
 # --- the student README -------------------------------------------------------------------------
 
 
-def student_readme(notebooks: list[str], env: Environment, pins: list[str]) -> str:
-    """A short README: set-up (conda or venv), data, public checks, fast mode, submitting."""
-    torch_pins = " ".join(pin for pin in pins if re.match(r"(torch|torchvision)==", pin))
-    listed = "\n".join(f"- `{notebook}`" for notebook in notebooks)
-    first = notebooks[0]
+def student_readme(notebooks: list[str], folder: str, project: dict, pins: list[str]) -> str:
+    """A short README: unpacking, set-up (venv, conda, CUDA, a server's own torch), data, public
+    checks, fast mode, submitting. Every path it names is relative to ``folder``."""
+    torch_pins = [pin for pin in pins if is_torch(pin)]
     return _README.format(
-        notebooks=listed,
-        first=first,
+        folder=folder,
+        notebooks="\n".join(f"- `{notebook}`" for notebook in notebooks),
+        first=notebooks[0],
         exercise_example="kl_divergence",
-        env_name=env.name,
-        conda_aekit="" if env.installs_aekit else "    pip install --no-deps -e .\n",
-        python=env.python,
-        torch_pins=torch_pins or "torch torchvision",
+        env_name=env_name(project),
+        python=python_version(project),
+        torch_pins=" ".join(torch_pins) or "torch torchvision",
+        torch_packages=" ".join(TORCH_PACKAGES),
+        server_names=", ".join(SERVER_PACKAGES),
+        torch_tested=" and ".join(pin.replace("==", " ") for pin in torch_pins) or "torch",
     )
 
 
 _README = """# Autoencoders and variational autoencoders: the course notebooks
 
-What you received:
+## Unpack
+
+The course comes as `{folder}.zip`, which holds one folder, `{folder}/`. Unpack it and go into
+that folder; every command below runs there:
+
+    unzip {folder}.zip
+    cd {folder}
+
+What it holds:
 
 {notebooks}
 - `aekit/`: the course library (data, training loop, plots, the latent explorer and the public
   checks). It holds no solution: those are yours to write.
-- `environment.yml` (conda), `requirements.txt` and `pyproject.toml` (pip): the pinned packages.
+- `requirements.txt` (pip), `environment.yml` (conda) and `pyproject.toml`: the pinned packages
+  the notebooks need, with the CPU-only build of PyTorch.
+- `requirements-no-torch.txt`: the same less {server_names}, for a server that has its own.
 - `data/README.md`: where the data sets live and how to get them.
 
 ## Set up
 
-Python {python} and the pinned packages; a GPU helps but is not needed (every notebook runs on a
-CPU in minutes).
+Python {python} and the pinned packages. A GPU helps but is not needed: every notebook runs on
+a CPU in minutes, so the files install PyTorch's CPU-only build, a fraction of the size of the
+CUDA one.
 
-**On a cloud notebook server with conda** (JupyterHub, a lab machine), from this folder:
-
-    conda env create -f environment.yml
-    conda activate {env_name}
-{conda_aekit}    python -m ipykernel install --user --name {env_name}
-
-then open the notebook and pick the `{env_name}` kernel.
-
-**On a laptop with venv and pip**, from this folder:
+**On a laptop with venv and pip:**
 
     python{python} -m venv .venv
     source .venv/bin/activate          # Windows: .venv\\Scripts\\activate
@@ -317,11 +373,32 @@ then open the notebook and pick the `{env_name}` kernel.
     pip install --no-deps -e .
     jupyter lab {first}
 
-On a laptop without an NVIDIA GPU, install the smaller CPU-only PyTorch first:
-`pip install {torch_pins} --index-url https://download.pytorch.org/whl/cpu`, then the two
-commands above.
+**With conda** (a lab machine, a notebook server where you create your own environment):
 
-`pip install -e .` makes `import aekit` work from any folder and adds the `aekit` command.
+    conda env create -f environment.yml
+    conda activate {env_name}
+    python -m ipykernel install --user --name {env_name}
+
+then open the notebook and pick the `{env_name}` kernel.
+
+**With an NVIDIA GPU on Linux**, swap in PyPI's CUDA build of the same version after either
+route (a few GB more):
+
+    pip uninstall -y {torch_packages} && pip install {torch_pins}
+
+**On Google Colab, or a JupyterHub that comes with its own torch**, keep that torch: install the
+other packages and the library alone, with nothing large to download and no torch replaced:
+
+    pip install -r requirements-no-torch.txt
+    pip install --no-deps -e .
+
+In a notebook cell, write `%cd {folder}` and `%pip install ...`, then restart the kernel (on
+Colab: the session) so that `import aekit` finds the library. The notebooks are tested with
+{torch_tested}, the pinned versions; with another version,
+the public checks tell you early when something differs.
+
+`pip install --no-deps -e .` makes `import aekit` work from any folder and adds the `aekit`
+command.
 
 ## Data
 
@@ -346,8 +423,10 @@ not full marks: the grader also runs hidden checks on cases you have not seen.
 
 Training cells take minutes on a CPU. To check that a notebook runs from top to bottom in
 seconds, train on a tiny subset: start Jupyter with `AEKIT_FAST=1 jupyter lab`, or run
-`%env AEKIT_FAST=1` in the first cell and restart the kernel. Turn it off (`AEKIT_FAST=0`) for
-the real run, whose figures the questions ask about.
+`%env AEKIT_FAST=1` in a cell above the training cells. No restart is needed: the kit reads
+`AEKIT_FAST` each time a training cell runs (and a restart would clear a `%env` setting). For
+the real run, whose figures the questions ask about, run `%env AEKIT_FAST=0` and the training
+cells again.
 
 ## Submitting
 

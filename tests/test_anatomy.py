@@ -116,8 +116,13 @@ def test_a_ring_closed_only_diagonally_still_holds_the_lv():
     assert is_plausible(labels)
 
 
+def test_a_map_without_a_heart_is_not_plausible():
+    assert failed(np.zeros((8, 8), dtype=int)) == {"heart_present"}
+    assert plausibility_rate(np.zeros((5, 8, 8), dtype=int)) == 0.0
+    assert plausibility_rate(np.stack([VALID, np.zeros_like(VALID)])) == 0.5
+
+
 def test_missing_structures_are_allowed_but_an_lv_needs_its_myocardium():
-    assert is_plausible(np.zeros((8, 8), dtype=int))
     assert is_plausible(np.where(VALID == RV, RV, 0))  # RV only (a basal slice)
     assert is_plausible(np.where(VALID == RV, 0, VALID))  # no RV (an apical slice)
     assert is_plausible(heart(lv=0.5))  # myocardium only: the apex cap

@@ -4,8 +4,9 @@ reject typical mistakes with a message that names them."""
 import textwrap
 
 import pytest
+import torch
 
-from aekit.checks import ChecksFailed, check, public_checks
+from aekit.checks import check, public_checks
 from aekit.checks.core import run_in_process, run_probe
 from autograder.assignments import get_assignment
 from autograder.loader import read_cells
@@ -353,8 +354,7 @@ MISTAKES = [
 def test_a_typical_mistake_fails_a_public_check_that_names_it(
     solution, exercise, code, reason, capsys
 ):
-    with pytest.raises(ChecksFailed):
-        check(exercise, with_code(solution, code))
+    assert not all(result.verdict.passed for result in check(exercise, with_code(solution, code)))
     assert reason in capsys.readouterr().out
 
 
@@ -422,3 +422,13 @@ def test_a_heavily_smoothed_dice_is_told_about_its_smoothing_term(solution, refe
     )
     messages = " ".join(failures(with_code(solution, code), "dice_score", reference))
     assert "this is a smoothed Dice" in messages and "ε ≈ 1:" in messages
+
+
+def test_the_decoders_verdict_never_depends_on_the_notebooks_random_state(solution):
+    """The decoder is built from torch's global generator: the check seeds it first, or some
+    states a notebook leaves behind (seed 6 here) give a correct decoder dead ReLUs and a fail."""
+    checks = public_checks("ConvDecoder", CARDIAC.name)
+    for seed in range(10):
+        torch.manual_seed(seed)
+        results = run_in_process(checks, solution)
+        assert all(result.verdict.passed for result in results), seed

@@ -4,8 +4,10 @@
     check("kl_divergence")
 
 runs the public checks of ``kl_divergence`` against the notebook's own definitions and prints
-one line per check. When one fails, the cell fails too (so ``nbgrader validate`` notices),
-except while nbgrader autogrades, where the grade cell's hidden part must still run.
+one line per check, once (the cell shows nothing else). A failure does not stop the notebook,
+so Run All on a half-finished notebook shows every exercise's feedback; only while nbgrader
+validates does a failure fail the cell, so Validate still refuses an unfinished exercise.
+While nbgrader autogrades, the grade cell's hidden part decides.
 """
 
 import os
@@ -42,17 +44,26 @@ def public_checks(exercise: str, assignment: str | None = None) -> list[Check]:
 
 def check(
     exercise: str, namespace: Mapping[str, Any] | None = None, device: str = "cpu"
-) -> list[Result]:
-    """Run the public checks of ``exercise`` on the caller's definitions and print the results."""
+) -> "Results":
+    """Run the public checks of ``exercise`` on the caller's definitions and print the results;
+    raise :class:`ChecksFailed` on a failure only while nbgrader validates."""
     namespace = namespace if namespace is not None else sys._getframe(1).f_globals
-    results = run_in_process(public_checks(exercise), namespace, device=device)
+    results = Results(run_in_process(public_checks(exercise), namespace, device=device))
     print(render(exercise, results))
     failed = [result for result in results if not result.verdict.passed]
-    if failed and os.environ.get("NBGRADER_EXECUTION") != "autograde":
+    if failed and os.environ.get("NBGRADER_EXECUTION") == "validate":
         raise ChecksFailed(
             f"{len(failed)} of {len(results)} public checks of {exercise} failed (see above)."
         )
     return results
+
+
+class Results(list):
+    """The results :func:`check` returns; a notebook cell shows nothing more for them, since
+    check() printed the checklist already."""
+
+    def _ipython_display_(self) -> None:
+        pass
 
 
 def render(exercise: str, results: list[Result]) -> str:
@@ -66,4 +77,6 @@ def render(exercise: str, results: list[Result]) -> str:
             lines.append(f"      {result.verdict.message}")
     if passed == len(results):
         lines.append("  The autograder runs more checks (hidden ones) when you submit.")
+    else:
+        lines.append("  Fix what is marked ✗, run the exercise's cell again, then this one.")
     return "\n".join(lines)

@@ -508,6 +508,7 @@ class DecoderOutputs(Check):
     title = "maps (N, latent_dim) to logits (N, 4, 32, 32), with no final activation"
 
     def probe(self, bench: Bench) -> dict:
+        bench.reseed()  # the verdict reads the weights' outputs: never the notebook's RNG state
         decoder = module(bench.get()(**SMALL_DECODER), "ConvDecoder(image_size=32, ...)")
         with torch.no_grad():
             logits = tensor(decoder.to(bench.device)(bench.randn(3, 6, scale=2.0)), "the logits")

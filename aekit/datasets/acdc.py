@@ -32,11 +32,10 @@ import nibabel as nib
 import numpy as np
 import torch
 from scipy import ndimage
-from tqdm.auto import tqdm
 
 from aekit.datasets.errors import DataError
 from aekit.datasets.errors import one_line as _one_line
-from aekit.runtime import data_root, pick_device, refuse_in_grading
+from aekit.runtime import data_root, pick_device, progress_bar, refuse_in_grading
 
 # --- ACDC facts (https://www.creatis.insa-lyon.fr/Challenge/acdc/) -------------------------
 
@@ -606,7 +605,7 @@ def _cache_name(options: dict) -> str:
 def _preprocess_all(patients: list[Path], prep: Preprocessing) -> tuple[dict, dict, Report]:
     """Read and preprocess every patient; a bad one goes into the report, not up the stack."""
     parts, groups, report = [], {}, Report()
-    for folder in tqdm(patients, desc="Preprocessing ACDC", unit="patient", leave=False):
+    for folder in progress_bar(patients, desc="Preprocessing ACDC", unit="patient", leave=False):
         try:
             patient = read_patient(folder)
             arrays = preprocess_patient(patient, prep)

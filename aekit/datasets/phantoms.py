@@ -34,12 +34,11 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 from scipy import ndimage
-from tqdm.auto import tqdm
 
 from aekit.anatomy import LV, MYO, RV
 from aekit.datasets.acdc import GROUPS, PHANTOM_MARKER, format_info, frame_name, patient_name
 from aekit.datasets.errors import DataError
-from aekit.runtime import refuse_in_grading
+from aekit.runtime import progress_bar, refuse_in_grading
 
 GENERATOR_VERSION = 2  # bump when the model changes, so old trees are regenerated
 MIN_WALL_MM = 3.0  # keeps the ring at least two pixels thick, so it always closes
@@ -386,12 +385,12 @@ def _run_jobs(jobs: list[tuple]) -> None:
     workers = min(len(jobs), os.cpu_count() or 1)
     bar = dict(total=len(jobs), desc="Writing phantoms", unit="patient", leave=False)
     if workers < 2 or sys.platform != "linux":
-        for job in tqdm(jobs, **bar):
+        for job in progress_bar(jobs, **bar):
             _write_job(job)
         return
     context = multiprocessing.get_context("fork")  # no re-import of torch in the workers
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        for _ in tqdm(pool.map(_write_job, jobs, chunksize=2), **bar):
+        for _ in progress_bar(pool.map(_write_job, jobs, chunksize=2), **bar):
             pass
 
 
