@@ -149,6 +149,8 @@ def _instructor(module: str):
 
 
 def _add_grade_command(commands) -> None:
+    from autograder.sandbox.limits import Limits  # the defaults, stated once (no torch there)
+
     grade = commands.add_parser(
         "grade",
         help="grade submissions: results.json, feedback.html, grades.csv",
@@ -172,12 +174,18 @@ def _add_grade_command(commands) -> None:
         help="where student code runs (default cpu)",
     )
     grade.add_argument("--force", action="store_true", help="regrade students already graded")
-    grade.add_argument("--timeout", type=float, default=30.0, help="seconds per check (default 30)")
+    grade.add_argument(
+        "--timeout",
+        type=float,
+        default=Limits.check_seconds,
+        help=f"seconds per check (default {Limits.check_seconds:g})",
+    )
     grade.add_argument(
         "--budget",
         type=float,
-        default=300.0,
-        help="seconds one submission may cost in all, loading included (default 300)",
+        default=Limits.submission_seconds,
+        help="seconds one submission may cost in all, loading included "
+        f"(default {Limits.submission_seconds:g})",
     )
     grade.add_argument(
         "--source",

@@ -223,3 +223,15 @@ def test_a_source_option_that_names_no_notebook_is_refused(tmp_path, capsys):
     options = ["--out", str(tmp_path / "out"), "--source", str(tmp_path / "nowhere")]
     assert aekit(["grade", MNIST, str(tmp_path / "in"), *options]) == 2
     assert "no source notebook" in capsys.readouterr().err
+
+
+def test_the_command_lines_limits_are_the_librarys_own(capsys):
+    """Defaults stated once: `aekit grade` reads them from Limits, its help shows them."""
+    from aekit.cli import build_parser
+    from autograder.sandbox import Limits
+
+    args = build_parser().parse_args(["grade", MNIST, "submitted", "--out", "graded"])
+    assert (args.timeout, args.budget) == (Limits().check_seconds, Limits().submission_seconds)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["grade", "--help"])
+    assert f"(default {Limits().check_seconds:g})" in capsys.readouterr().out

@@ -1,7 +1,8 @@
 """The sandbox that runs students' code: the trusted parent, the child, the fences, the channel.
 
 - :mod:`.launch`: the zygote (the fork server inside bubblewrap), started early, fail-closed.
-- :mod:`.parent`: the grader's side: one :class:`Sandbox` per submission, its limits.
+- :mod:`.parent`: the grader's side: one :class:`Sandbox` per submission.
+- :mod:`.limits`: its time, memory and restart limits (no torch: the CLI shows them).
 - :mod:`.remote`: probes run here against the student's objects in the child.
 - :mod:`.child`: what runs in the sandboxed process: load a notebook, call its definitions.
 - :mod:`.fences`: bubblewrap and a seccomp filter around the zygote and every child.
@@ -16,7 +17,7 @@ import importlib
 
 _NAMES = {
     "ChildLost": "parent",
-    "Limits": "parent",
+    "Limits": "limits",
     "Sandbox": "parent",
     "observe": "remote",
     "IsolationUnavailable": "launch",

@@ -36,18 +36,7 @@ from autograder.sandbox.launch import (  # noqa: F401 - the sandbox's names, in 
     stop_zygote,
     weak_allowed,
 )
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-request wall time, per-submission budget, memory and restarts of a child."""
-
-    check_seconds: float = 30.0
-    statement_seconds: float = 3.0  # soft limit of one notebook statement while loading
-    load_seconds: float = 60.0  # all of loading
-    submission_seconds: float = 300.0  # everything one submission may cost
-    memory_mb: int = 3072  # new address space a child may map (CPU), and its resident cap
-    restarts: int = 8  # fresh children per submission before giving up
+from autograder.sandbox.limits import Limits
 
 
 class ChildLost(ProbeAborted):
