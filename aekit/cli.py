@@ -149,7 +149,9 @@ def _instructor(module: str):
 
 
 def _add_grade_command(commands) -> None:
-    from autograder.sandbox.limits import Limits  # the defaults, stated once (no torch there)
+    # The defaults, stated once in the grader (a module without torch); registered only where
+    # the course's autograder package is, as every instructor command.
+    limits = importlib.import_module("autograder.sandbox.limits").Limits
 
     grade = commands.add_parser(
         "grade",
@@ -177,15 +179,15 @@ def _add_grade_command(commands) -> None:
     grade.add_argument(
         "--timeout",
         type=float,
-        default=Limits.check_seconds,
-        help=f"seconds per check (default {Limits.check_seconds:g})",
+        default=limits.check_seconds,
+        help=f"seconds per check (default {limits.check_seconds:g})",
     )
     grade.add_argument(
         "--budget",
         type=float,
-        default=Limits.submission_seconds,
+        default=limits.submission_seconds,
         help="seconds one submission may cost in all, loading included "
-        f"(default {Limits.submission_seconds:g})",
+        f"(default {limits.submission_seconds:g})",
     )
     grade.add_argument(
         "--source",
