@@ -152,6 +152,7 @@ def _add_grade_command(commands) -> None:
     # The defaults, stated once in the grader (a module without torch); registered only where
     # the course's autograder package is, as every instructor command.
     limits = importlib.import_module("autograder.sandbox.limits").Limits
+    assignments = _assignments()
 
     grade = commands.add_parser(
         "grade",
@@ -163,7 +164,9 @@ def _add_grade_command(commands) -> None:
             "OUT/<student>/feedback.html and OUT/grades.csv."
         ),
     )
-    grade.add_argument("assignment", help="mnist_autoencoders or cardiac_autoencoders")
+    grade.add_argument(
+        "assignment", choices=assignments, metavar="ASSIGNMENT", help=_one_of(assignments)
+    )
     grade.add_argument("submitted", metavar="SUBMITTED", help="a submitted/ folder or one .ipynb")
     grade.add_argument("--out", required=True, help="folder for the reports")
     grade.add_argument(
@@ -200,8 +203,37 @@ def _add_grade_command(commands) -> None:
         help="grade even where the sandbox (bubblewrap, user namespaces, seccomp) cannot be "
         "raised, with the fences this machine allows; results.json says which",
     )
+    grade.add_argument(
+        "--written",
+        metavar="SHEET",
+        help="merge the written answers' marks from SHEET (OUT/written.csv, filled in by a "
+        "teaching assistant) into every report",
+    )
+    grade.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="grade only shard K of N (a fixed slice of the students, for a job array); "
+        "combine the shards' folders with 'aekit merge'",
+    )
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(handler=_grade)
+
+
+def _add_merge_command(commands) -> None:
+    assignments = _assignments()
+    merge = commands.add_parser(
+        "merge",
+        help="combine the folders of a class graded in shards (aekit grade --shard K/N)",
+        description="Copy every student of the shards' OUT folders into one OUT and write "
+        "what one run would have: grades.csv, the written-answers sheet and the class report. "
+        "Marks already merged into OUT are kept.",
+    )
+    merge.add_argument(
+        "assignment", choices=assignments, metavar="ASSIGNMENT", help=_one_of(assignments)
+    )
+    merge.add_argument("shards", nargs="+", metavar="SHARD_OUT", help="the shards' --out folders")
+    merge.add_argument("--out", required=True, help="the folder for the whole class")
+    merge.set_defaults(handler=_instructor("shards"))
 
 
 def _add_release_command(commands) -> None:
@@ -228,7 +260,10 @@ def _add_course_commands(commands) -> None:
         "dependencies, run_autograder grades /autograder/submission/ into "
         "/autograder/results/results.json.",
     )
-    gradescope.add_argument("assignment", help="mnist_autoencoders or cardiac_autoencoders")
+    assignments = _assignments()
+    gradescope.add_argument(
+        "assignment", choices=assignments, metavar="ASSIGNMENT", help=_one_of(assignments)
+    )
     gradescope.add_argument("--out", required=True, help="the zip to write, e.g. autograder.zip")
     gradescope.set_defaults(handler=_instructor("gradescope"))
 
@@ -262,6 +297,15 @@ def _add_course_commands(commands) -> None:
     notebooks.set_defaults(handler=_instructor("notebooks"))
 
 
+def _assignments() -> list[str]:
+    """The course's assignments, from its registry (a module without torch)."""
+    return importlib.import_module("autograder.course").names()
+
+
+def _one_of(names: list[str]) -> str:
+    return f"one of: {', '.join(names)}"
+
+
 def _in_course() -> bool:
     """True where the ``autograder`` package is importable (the course), False in the students'
     bundle, which ships without it. Looked up, not imported: importing it imports torch."""
@@ -282,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     if course:
         _add_release_command(commands)
         _add_grade_command(commands)
+        _add_merge_command(commands)
         _add_course_commands(commands)
     return parser
 

@@ -23,16 +23,19 @@ from pathlib import Path
 from tqdm import tqdm
 
 import aekit
-from autograder import report
+from autograder import loader, report, written
 from autograder.assignments import COURSE_ROOT, Assignment
 from autograder.discovery import Submission, discover
 from autograder.engine import Grade, digest, failed_everywhere, grade_notebook
 from autograder.reference import Reference
 from autograder.sandbox import Limits
 from autograder.sandbox.parent import allow_zygote, stop_zygote
+from autograder.written import Written
 
 GRADER_ERROR = "grader-error.txt"  # beside where results.json would be: what went wrong, in full
-RESERVED = {"grades.csv"}  # files the grader writes into OUT: no student may be named so
+RUN = "run.json"  # in OUT: how the last run went (its options, fences, times, shard)
+# Files the grader writes into OUT: no student may be named so.
+RESERVED = {"grades.csv", RUN, written.SHEET, "report.html", "report.csv", "canvas.csv"}
 # What decides a score besides the notebook: a change to any of these regrades every student.
 SCORING_CODE = (
     "aekit/checks",
@@ -104,16 +107,20 @@ def grade_all(
     force: bool = False,
     limits: Limits = Limits(),
     progress: bool = True,
+    shard: tuple[int, int] = (1, 1),
 ) -> list[Row]:
-    """Grade every submission under ``target`` into ``out``; return the summary rows.
+    """Grade every submission under ``target`` (those of ``shard`` K of N) into ``out``;
+    return the summary rows.
 
     On Ctrl-C the submissions being graded are dropped, not stored (a later run grades them),
     grades.csv is written for what was graded, and KeyboardInterrupt goes on up.
     """
+    start = time.perf_counter()
     assignment = reference.assignment
-    submissions = discover(target, assignment.name)
+    submissions = in_shard(discover(target, assignment.name), *shard)
     prepare_out(out, assignment.name)
     key = grader_key(reference, device, limits)
+    refresh_written(out, assignment)  # marks merged since: the kept grades count them
     rows: list[Row] = []
     pending = []
     for submission in submissions:
@@ -129,19 +136,21 @@ def grade_all(
             return None
         if submission.student in RESERVED:
             why = f"refused: the student id {submission.student!r} is the name of a grader's file"
-            return Row(submission.student, 0.0, assignment.max_score, 0.0, why)
+            return Row(submission.student, 0.0, assignment.total_points, 0.0, why)
         try:
             grade = _grade(submission, reference, device, limits)
             grade.grader_key = key
             if stop.is_set():  # cut short by the interruption: never stored as a grade
                 return None
-            report.write_submission(grade, out / submission.student)
-            (out / submission.student / GRADER_ERROR).unlink(missing_ok=True)
+            folder = out / submission.student
+            grade.written = _written_part(submission, assignment, folder)
+            report.write_submission(grade, folder)
+            (folder / GRADER_ERROR).unlink(missing_ok=True)
         except Exception as error:  # noqa: BLE001 - one submission never stops the batch
             return _grader_error(submission, assignment, out, error)
         fences = tuple(grade.fences)
         return Row(
-            submission.student, grade.score, grade.max_score, grade.seconds, grade.status, fences
+            submission.student, grade.score, grade.possible, grade.seconds, grade.status, fences
         )
 
     bar = tqdm(
@@ -166,28 +175,118 @@ def grade_all(
         allow_zygote()
         bar.close()
         rows.sort(key=lambda row: row.student)
-        _write_grades(out, assignment, rows)
+        finish(out, assignment, rows)
+        options = {"jobs": jobs, "device": device, "limits": asdict(limits)}
+        _write_run(out, assignment, rows, options, shard, time.perf_counter() - start)
     return rows
+
+
+def in_shard(submissions: list[Submission], shard: int, shards: int) -> list[Submission]:
+    """The submissions of shard ``shard`` of ``shards`` (numbered from 1): each student falls
+    in one shard by a digest of their id, the same on every machine and whatever the others."""
+    if shards == 1:
+        return submissions
+    return [s for s in submissions if _shard_of(s.student, shards) == shard]
+
+
+def _shard_of(student: str, shards: int) -> int:
+    return int(hashlib.sha256(student.encode()).hexdigest(), 16) % shards + 1
+
+
+def finish(out: Path, assignment: Assignment, rows: list[Row] = ()) -> None:
+    """What a batch writes from all of OUT once its students are graded (a merge of shards
+    writes the same): the reports of students whose written marks changed, grades.csv and the
+    written-answers sheet."""
+    refresh_written(out, assignment)
+    _write_grades(out, assignment, list(rows))
+    with contextlib.suppress(OSError):
+        written.write_sheet(out, assignment.questions)
+
+
+def _write_run(out, assignment, rows, options: dict, shard: tuple[int, int], seconds: float):
+    kept = sum(row.status.startswith("kept") for row in rows)
+    errors = sum(row.status.startswith(("grader error", "refused")) for row in rows)
+    run = {
+        "assignment": assignment.name,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": round(seconds, 3),
+        **options,
+        "shard": f"{shard[0]}/{shard[1]}",
+        "fences": list(dict.fromkeys(fence for row in rows for fence in row.fences)),
+        "graded": len(rows) - kept - errors,
+        "kept": kept,
+        "errors": errors,
+    }
+    with contextlib.suppress(OSError):
+        report.write_whole(out / RUN, json.dumps(run, indent=2) + "\n")
+
+
+def _written_part(submission: Submission, assignment: Assignment, folder: Path) -> Written:
+    """Keep the notebook's answers and solution cells in ``answers.json``; the written part
+    of its grade, from them and the marks already merged."""
+    document = {}
+    if submission.notebook is not None:
+        with contextlib.suppress(OSError, ValueError, loader.NotebookError):
+            document = loader.read_document(submission.notebook)
+    answers = written.collect(document, assignment.questions, assignment.exercises)
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = {"assignment": assignment.name, **answers}
+    report.write_whole(folder / written.ANSWERS, json.dumps(stored, indent=1, ensure_ascii=False))
+    return written.part(assignment.questions, answers["written"], written.stored_marks(folder))
+
+
+def refresh_written(out: Path, assignment: Assignment) -> int:
+    """Rewrite the reports of every student whose written part changed (marks merged since
+    the grade was stored, an answer that changed); the number rewritten."""
+    rewritten = 0
+    for path in sorted(out.glob("*/results.json")):
+        try:
+            grade = report.grade_from_results(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+        if grade.assignment != assignment.name:
+            continue
+        now = written.student_part(path.parent, assignment.questions)
+        if grade.written is None or grade.written.as_dict() != now.as_dict():
+            grade.written = now
+            with contextlib.suppress(OSError):
+                report.write_submission(grade, path.parent)
+                rewritten += 1
+    return rewritten
 
 
 def _write_grades(out: Path, assignment: Assignment, rows: list[Row]) -> None:
     """grades.csv: every student graded into OUT for this assignment (earlier runs included,
     so notebooks graded one by one add up), and the students refused in this run."""
-    found = {}
-    for path in sorted(out.glob("*/results.json")):
-        stored = _stored(path)
-        if stored.get("assignment") == assignment.name and "score" in stored:
-            found[path.parent.name] = (
-                path.parent.name,
-                stored["score"],
-                stored.get("max_score", assignment.max_score),
-                stored.get("status", "graded"),
-            )
+    found = {line.student: line for line in grade_lines(out, assignment)}
     for row in rows:
         if row.student not in found:
-            found[row.student] = (row.student, row.score, row.max_score, row.status)
+            found[row.student] = report.GradeLine(
+                row.student, row.score, row.max_score, row.score, None, None, row.status
+            )
     with contextlib.suppress(OSError):
         report.write_grades_csv(list(found.values()), out / "grades.csv")
+
+
+def grade_lines(out: Path, assignment: Assignment) -> list[report.GradeLine]:
+    """The grades.csv line of every student whose results.json in OUT is this assignment's."""
+    lines = []
+    for path in _graded(out):
+        stored = _stored(path)
+        if stored.get("assignment") == assignment.name and "score" in stored:
+            part = stored.get("written") or {}
+            lines.append(
+                report.GradeLine(
+                    path.parent.name,
+                    stored["score"],
+                    stored.get("max_score", assignment.total_points),
+                    stored.get("autograded", stored["score"]),
+                    part.get("score"),
+                    part.get("pending"),
+                    stored.get("status", "graded"),
+                )
+            )
+    return lines
 
 
 def _stored(path: Path) -> dict:
@@ -208,7 +307,7 @@ def _grader_error(submission: Submission, assignment: Assignment, out: Path, err
         folder.mkdir(exist_ok=True)
         trace = "".join(traceback.format_exception(error))
         (folder / GRADER_ERROR).write_text(f"{message}\n\n{trace}")
-    return Row(submission.student, 0.0, assignment.max_score, 0.0, message)
+    return Row(submission.student, 0.0, assignment.total_points, 0.0, message)
 
 
 def _grade(submission: Submission, reference: Reference, device: str, limits: Limits) -> Grade:
@@ -251,7 +350,7 @@ def summary_table(rows: list[Row]) -> str:
     width = max([len("student")] + [len(row.student) for row in rows])
     lines = [f"{'student':<{width}}  {'score':>7}  {'max':>5}  {'time':>7}  status"]
     for row in rows:
-        seconds = "      -" if row.status.startswith("kept") else f"{row.seconds:6.1f}s"
+        seconds = "      -" if row.status.startswith(("kept", "merged")) else f"{row.seconds:6.1f}s"
         lines.append(
             f"{row.student:<{width}}  {row.score:7g}  {row.max_score:5g}  {seconds}  {row.status}"
         )
@@ -296,6 +395,12 @@ def run(args) -> int:
         discover(target, assignment.name)  # refuse what is not a submission before starting
         prepare_out(out, assignment.name)
         device = resolve_device(args.device)
+        shard = parse_shard(args.shard)
+        marks = (
+            written.read_sheet(Path(args.written), out, assignment.questions)
+            if args.written
+            else None
+        )
         notebook = reference_notebook(assignment, args.source)
         shared_zygote()  # a fresh interpreter, started before the reference is in memory
         reference = load_reference(assignment, notebook, device)
@@ -303,10 +408,21 @@ def run(args) -> int:
         print(f"aekit grade: {error}", file=sys.stderr)
         return 2
     print(f"reference: {notebook}", file=sys.stderr)
+    if marks is not None:
+        given = written.merge(marks, out)
+        print(f"written answers: {given} marks merged from {args.written}", file=sys.stderr)
     limits = Limits(check_seconds=args.timeout, submission_seconds=args.budget)
     try:
         rows = grade_all(
-            target, out, reference, args.jobs, device, args.force, limits, progress=not args.quiet
+            target,
+            out,
+            reference,
+            args.jobs,
+            device,
+            args.force,
+            limits,
+            progress=not args.quiet,
+            shard=shard,
         )
     except KeyboardInterrupt:
         print(
@@ -319,11 +435,46 @@ def run(args) -> int:
     fences = list(dict.fromkeys(fence for row in rows for fence in row.fences))
     if fences:
         print(f"sandbox: {'; '.join(fences)}")
+    print(written_summary(out, assignment))
     print(
         f"graded on {device} in {elapsed_since(start)}; feedback in "
         f"{out}/<student>/feedback.html, grades in {out / 'grades.csv'}"
     )
     return 0
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``K/N`` as (K, N), 1 <= K <= N; ValueError that says what is wrong."""
+    if not text:
+        return (1, 1)
+    try:
+        shard, shards = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard {text}: expected K/N, e.g. --shard 2/4") from None
+    if not 1 <= shard <= shards:
+        raise ValueError(f"--shard {text}: K must be between 1 and N")
+    return shard, shards
+
+
+def written_summary(out: Path, assignment: Assignment) -> str:
+    """One line on the written answers of the class: where the sheet is, what is left."""
+    if not assignment.questions:
+        return "written answers: none in this assignment"
+    parts = [written.student_part(path.parent, assignment.questions) for path in _graded(out)]
+    left = sum(q["score"] is None for part in parts for q in part.questions)
+    empty = sum(q["status"] in ("empty", "missing") for part in parts for q in part.questions)
+    sheet = out / written.SHEET
+    if not left:
+        return f"written answers: all marked ({empty} empty); sheet in {sheet}"
+    return (
+        f"written answers: {left} to mark ({empty} empty ones marked 0): fill in points and "
+        f"comments in {sheet}, then merge them with aekit grade {assignment.name} SUBMITTED "
+        f"--out {out} --written {sheet} (students already graded are kept)"
+    )
+
+
+def _graded(out: Path) -> list[Path]:
+    return sorted(out.glob("*/results.json"))
 
 
 def reference_notebook(assignment: Assignment, source: str | None) -> Path:

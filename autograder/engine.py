@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aekit.checks.core import Check, judge_outcome
-from autograder import loader
-from autograder.assignments import ASSIGNMENTS, Assignment
+from autograder import course, loader
+from autograder.assignments import Assignment
 from autograder.reference import Reference
 from autograder.sandbox import ChildLost, Limits, Sandbox, observe
+from autograder.written import Written
 
 STOPPING = {"timeout", "memory", "crashed"}  # outcomes after which an exercise's checks stop
 
@@ -53,6 +54,7 @@ class Grade:
     max_score: float = 0.0
     grader_key: str = ""  # what decided the score (see autograder.batch.grader_key)
     flag: str | None = None  # graded, but a human should look (another assignment's notebook)
+    written: Written | None = None  # the answers marked by hand, when this grade counts them
 
     @property
     def status(self) -> str:
@@ -62,8 +64,20 @@ class Grade:
         return f"check: {self.flag}"[:200] if self.flag else "graded"
 
     @property
-    def score(self) -> float:
+    def autograded(self) -> float:
+        """The checks' points."""
         return round(sum(result.score for result in self.results), 6)
+
+    @property
+    def score(self) -> float:
+        """The checks' points and the written answers' marked so far."""
+        return round(self.autograded + (self.written.score if self.written else 0.0), 6)
+
+    @property
+    def possible(self) -> float:
+        """What the score is out of: the checks' points, and the written answers' it counts."""
+        counted = self.written.max if self.written and not self.written.elsewhere else 0.0
+        return self.max_score + counted
 
     def exercise_scores(self) -> dict[str, float]:
         scores: dict[str, float] = {}
@@ -153,19 +167,17 @@ def other_assignment(cells: list[tuple[int, str]], assignment: Assignment) -> st
     """Why this notebook looks like another assignment's (it defines none of this one's own
     exercises and most of another's), or None."""
     defined = loader.defined_names(cells)
-    own = set(assignment.exercises) - {
-        name
-        for other in ASSIGNMENTS.values()
-        if other is not assignment
-        for name in other.exercises
+    others = {
+        name: course.exercise_names(name) for name in course.names() if name != assignment.name
     }
+    own = set(assignment.exercises) - set().union(*others.values())
     if own & defined:
         return None
-    for other in ASSIGNMENTS.values():
-        theirs = set(other.exercises) - set(assignment.exercises)
-        if other is not assignment and len(theirs & defined) * 2 > len(theirs):
+    for name, exercises in others.items():
+        theirs = exercises - set(assignment.exercises)
+        if len(theirs & defined) * 2 > len(theirs):
             return (
-                f"This notebook looks like {other.name}, not {assignment.name}: it defines "
+                f"This notebook looks like {name}, not {assignment.name}: it defines "
                 f"{', '.join(sorted(theirs & defined))}. Was the right notebook submitted?"
             )
     return None

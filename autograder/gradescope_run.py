@@ -113,7 +113,17 @@ def grade(root: Path, name: str) -> dict:
     shared_zygote()
     reference = load_reference(assignment)
     result = grade_notebook(notebook, reference, student_id(root, notebook), "cpu", limits())
+    result.written = marked_on_gradescope(assignment)
     return report.results_json(result)
+
+
+def marked_on_gradescope(assignment):
+    """The written answers are Gradescope's manually graded questions: stated, not counted."""
+    from autograder.written import Written
+
+    return (
+        Written(assignment.written_points, elsewhere="Gradescope") if assignment.questions else None
+    )
 
 
 def not_graded(root: Path, assignment, problem: str) -> dict:
@@ -124,6 +134,7 @@ def not_graded(root: Path, assignment, problem: str) -> dict:
     grade = Grade(student_id(root, None), assignment.name, "", max_score=assignment.max_score)
     grade.error = problem
     grade.results = failed_everywhere(assignment, problem)
+    grade.written = marked_on_gradescope(assignment)
     return report.results_json(grade)
 
 

@@ -10,9 +10,11 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import aekit
-from autograder.engine import Grade
+from autograder.engine import CheckResult, Grade
+from autograder.written import Written
 
 MESSAGE_CHARS = 600
 
@@ -30,6 +32,12 @@ def results_json(grade: Grade) -> dict:
                 "status": "passed" if result.passed else "failed",
                 "output": _cut(result.message),
                 "visibility": "visible",
+                "extra_data": {
+                    "exercise": result.exercise,
+                    "check": result.name,
+                    "title": result.title,
+                    "hidden": result.hidden,
+                },
             }
         )
     return {
@@ -45,26 +53,91 @@ def results_json(grade: Grade) -> dict:
             "assignment": grade.assignment,
             "notebook": grade.notebook,
             "sha256": grade.digest,
-            "max_score": grade.max_score,
+            "max_score": grade.possible,
             "grader": f"aekit {aekit.__version__}",
             "grader_key": grade.grader_key,
             "status": grade.status,
             "fences": list(grade.fences),
+            "autograded": grade.autograded,
+            "written": grade.written.as_dict() if grade.written else None,
+            "error": grade.error,
+            "flag": grade.flag,
+            "notes": [_cut(note, 300) for note in grade.notes[:20]],
         },
     }
 
 
+def grade_from_results(results: dict) -> Grade:
+    """The :class:`Grade` a results.json of this grader was written from (what the feedback
+    page and a new written part need); ValueError when it is not one."""
+    try:
+        extra = results["extra_data"]
+        grade = Grade(
+            extra["student_id"],
+            extra["assignment"],
+            extra["notebook"],
+            results=[_result_of(test) for test in results["tests"]],
+            notes=list(extra["notes"]),
+            fences=list(extra["fences"]),
+            error=extra["error"],
+            seconds=float(results["execution_time"]),
+            digest=extra["sha256"],
+            max_score=float(extra["max_score"]) - _written_max(extra),
+            grader_key=extra["grader_key"],
+            flag=extra["flag"],
+        )
+        grade.written = Written.from_dict(extra["written"]) if extra["written"] else None
+        return grade
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ValueError(f"not a results.json of this grader ({error!r})") from None
+
+
+def _written_max(extra: dict) -> float:
+    written = extra["written"]
+    return float(written["max"]) if written and not written.get("elsewhere") else 0.0
+
+
+def _result_of(test: dict) -> CheckResult:
+    about = test["extra_data"]
+    return CheckResult(
+        about["check"],
+        about["exercise"],
+        about["title"],
+        float(test["max_score"]),
+        test["status"] == "passed",
+        test["output"],
+        bool(about["hidden"]),
+    )
+
+
 def summary_text(grade: Grade) -> str:
-    lines = [f"{grade.assignment}: {grade.score:g} / {grade.max_score:g} points"]
+    lines = [f"{grade.assignment}: {grade.score:g} / {grade.possible:g} points"]
     if grade.error:
         lines.append(grade.error)
     for exercise, score in grade.exercise_scores().items():
         points = sum(result.points for result in grade.results if result.exercise == exercise)
         lines.append(f"  {exercise}: {score:g} / {points:g}")
+    if grade.written:
+        lines.append(written_line(grade.written))
     if grade.notes:
         lines.append("While loading the notebook:")
         lines += [f"  {_cut(note, 200)}" for note in grade.notes[:20]]
     return "\n".join(lines)
+
+
+def written_line(written: Written) -> str:
+    """One line on the written answers: their points, marked or pending."""
+    if written.elsewhere:
+        return (
+            f"  written answers: {written.max:g} points, marked by hand on {written.elsewhere} "
+            "(not counted above)"
+        )
+    if written.pending:
+        return (
+            f"  written answers: {written.score:g} / {written.max:g} so far; "
+            f"{written.pending:g} points not marked yet (a teaching assistant marks them)"
+        )
+    return f"  written answers: {written.score:g} / {written.max:g}"
 
 
 def feedback_html(grade: Grade) -> str:
@@ -90,14 +163,54 @@ def feedback_html(grade: Grade) -> str:
             for note in ([grade.error] if grade.error else []) + grade.notes[:20]
         )
         notes = f'<section class="notes"><h2>Notes on your notebook</h2><ul>{items}</ul></section>'
+    if grade.written:
+        sections.append(_written_section(grade.written))
     return _PAGE.format(
         title=html.escape(f"{grade.assignment}: feedback for {grade.student}"),
         assignment=html.escape(grade.assignment),
         student=html.escape(grade.student),
         score=f"{grade.score:g}",
-        max_score=f"{grade.max_score:g}",
+        max_score=f"{grade.possible:g}",
+        pending=_pending(grade.written),
         notes=notes,
         sections="".join(sections),
+    )
+
+
+def _pending(written: Written | None) -> str:
+    if written is None or not written.pending:
+        return ""
+    if written.elsewhere:
+        what = f"{written.max:g} more points for the written answers, marked on {written.elsewhere}"
+    else:
+        what = f"{written.pending:g} points of written answers not marked yet"
+    return f'<p class="pending">+ {html.escape(what)}</p>'
+
+
+def _written_section(written: Written) -> str:
+    """The written answers: each question's mark and the teaching assistant's comment."""
+    if written.elsewhere:
+        return (
+            f'<section class="notes"><h2>Written answers<span class="points">{written.max:g} '
+            f"points</span></h2><p>Marked by hand on {html.escape(written.elsewhere)}, not by "
+            "this autograder.</p></section>"
+        )
+    rows = []
+    for question in written.questions:
+        marked = question["score"] is not None
+        score = f"{question['score']:g}" if marked else "–"
+        state = "" if marked else ' <span class="tag">not marked yet</span>'
+        comment = question["comment"]
+        said = f'<div class="comment">{html.escape(_cut(comment))}</div>' if comment else ""
+        rows.append(
+            f"<li>{html.escape(question.get('title') or question['id'])} <b>{score} / "
+            f"{question['points']:g}</b>{state}{said}</li>"
+        )
+    points = f"{written.score:g} / {written.max:g}"
+    state = "notes" if written.pending else "full" if written.score == written.max else "part"
+    return (
+        f'<section class="{state}"><h2>Written answers<span class="points">{points}</span></h2>'
+        f"<ul>{''.join(rows)}</ul></section>"
     )
 
 
@@ -125,27 +238,47 @@ def write_submission(grade: Grade, folder: Path) -> None:
     """``feedback.html`` then ``results.json`` in ``folder``, each written whole or not at all
     (results.json last: its presence means the grade is complete)."""
     folder.mkdir(parents=True, exist_ok=True)
-    _write_whole(folder / "feedback.html", feedback_html(grade))
-    _write_whole(
+    write_whole(folder / "feedback.html", feedback_html(grade))
+    write_whole(
         folder / "results.json",
         json.dumps(results_json(grade), indent=2, ensure_ascii=False) + "\n",
     )
 
 
-def _write_whole(path: Path, text: str) -> None:
+def write_whole(path: Path, text: str) -> None:
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(text, encoding="utf-8")
     partial.replace(path)
 
 
-def write_grades_csv(rows: list[tuple[str, float, float, str]], path: Path) -> None:
-    """``student_id,score,max_score,status``, one row per student, sorted by id."""
-    lines = io.StringIO()
-    writer = csv.writer(lines)
-    writer.writerow(["student_id", "score", "max_score", "status"])
-    for student, score, max_score, status in sorted(rows):
-        writer.writerow([student, f"{score:g}", f"{max_score:g}", status])
-    _write_whole(path, lines.getvalue())
+class GradeLine(NamedTuple):
+    """One student's line of grades.csv; ``written`` and ``pending`` are None where the
+    written answers are not counted (no results.json to say)."""
+
+    student: str
+    score: float
+    max_score: float
+    autograded: float
+    written: float | None
+    pending: float | None
+    status: str
+
+
+GRADES_COLUMNS = ("student_id", "score", "max_score", "autograded", "written", "written_pending")
+
+
+def write_grades_csv(lines: list[GradeLine], path: Path) -> None:
+    """One row per student, sorted by id: the score (checks and marked written answers) out of
+    the assignment's points, its two parts, the written points not marked yet, the status."""
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow([*GRADES_COLUMNS, "status"])
+    for line in sorted(lines):
+        numbers = (line.score, line.max_score, line.autograded, line.written, line.pending)
+        writer.writerow(
+            [line.student, *("" if n is None else f"{n:g}" for n in numbers), line.status]
+        )
+    write_whole(path, text.getvalue())
 
 
 _PAGE = """<!DOCTYPE html>
@@ -163,10 +296,12 @@ ul {{ list-style: none; padding-left: 0; }} li {{ margin: 0.35rem 0; }}
 .mark {{ display: inline-block; width: 1.2rem; font-weight: 700; }}
 .pass .mark {{ color: #2ca02c; }} .fail .mark {{ color: #d62728; }}
 .message {{ margin: 0.2rem 0 0.4rem 1.2rem; padding: 0.4rem 0.6rem; background: #fff4f4; border-radius: 4px; }}
+.comment {{ margin: 0.2rem 0 0.4rem 1.2rem; padding: 0.4rem 0.6rem; background: #f2f6ff; border-radius: 4px; }}
+.pending {{ color: #555; margin-top: -0.5rem; }}
 .tag {{ font-size: 0.75rem; color: #777; border: 1px solid #ccc; border-radius: 3px; padding: 0 0.3rem; }}
 </style></head>
 <body><header><h1>{assignment}</h1><p>Student: <code>{student}</code></p>
-<p class="total">{score} / {max_score}</p></header>
+<p class="total">{score} / {max_score}</p>{pending}</header>
 {notes}{sections}
 <footer><p>Each exercise is graded on its own: a mistake in one exercise costs no points in another.
 Hidden checks test cases you did not see; their messages still say what to fix.</p></footer>

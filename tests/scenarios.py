@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import samples
+from autograder.assignments import get_assignment
 from autograder.samples import edit, grade_id, insert_after, load, replace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,94 +98,7 @@ class Mutant:
 MNIST = "mnist_autoencoders"
 MNIST_SOLUTION = ROOT / "solutions" / MNIST / f"{MNIST}.ipynb"
 
-MNIST_MUTANTS = [
-    Mutant(
-        "make_encoder",
-        "encoder-final-relu",
-        "nn.Linear(64, latent_dim),",
-        "nn.Linear(64, latent_dim), nn.ReLU(),",
-        1.0,
-    ),
-    Mutant(
-        "make_encoder",
-        "encoder-hardcoded-sizes",
-        "nn.Linear(in_features, 128)",
-        "nn.Linear(784, 128)",
-        1.0,
-    ),
-    Mutant(
-        "make_decoder",
-        "decoder-no-sigmoid",
-        "nn.Linear(128, out_features),\n        nn.Sigmoid(),",
-        "nn.Linear(128, out_features),",
-        1.0,
-    ),
-    Mutant("reconstruction_loss", "bce-mean-over-pixels", ".sum(dim=1)", ".mean(dim=1)", 0.5),
-    Mutant(
-        "reconstruction_loss",
-        "bce-flattens-images-only",
-        "per_pixel.reshape(len(x), -1).sum(dim=1)",
-        "per_pixel.sum(dim=(1, 2, 3))",
-        1.5,
-    ),
-    Mutant(
-        "autoencoder_forward",
-        "ae-sum-over-batch",
-        "reconstruction_loss(x_hat, x).mean()",
-        "reconstruction_loss(x_hat, x).sum()",
-        1.0,
-    ),
-    Mutant(
-        "VAEEncoder",
-        "encoder-one-head",
-        "self.logvar_head(features)",
-        "self.mu_head(features)",
-        1.5,
-    ),
-    Mutant(
-        "reparameterize",
-        "reparam-std-is-exp-logvar",
-        "torch.exp(0.5 * logvar)",
-        "torch.exp(logvar)",
-        1.5,
-    ),
-    Mutant(
-        "reparameterize",
-        "reparam-noise-on-cpu",
-        "torch.randn_like(mu)",
-        "torch.randn(mu.shape)",
-        2.5,
-    ),
-    Mutant("kl_divergence", "kl-wrong-sign", "return -0.5 *", "return 0.5 *", 1.0),
-    Mutant("kl_divergence", "kl-missing-half", "return -0.5 *", "return -1.0 *", 1.0),
-    Mutant("vae_forward", "vae-decodes-mu", "x_hat = decoder(z)", "x_hat = decoder(mu)", 1.5),
-    Mutant(
-        "vae_forward",
-        "vae-beta-ignored",
-        "+ beta * kl_divergence(mu, logvar)",
-        "+ kl_divergence(mu, logvar)",
-        2.0,
-    ),
-    Mutant(
-        "interpolate",
-        "interp-excludes-end",
-        "torch.linspace(0.0, 1.0, steps,",
-        "torch.linspace(0.0, 1.0, steps + 1,",
-        0.0,
-    ),
-]
-
-MNIST_EXERCISES = (
-    "make_encoder",
-    "make_decoder",
-    "reconstruction_loss",
-    "autoencoder_forward",
-    "VAEEncoder",
-    "reparameterize",
-    "kl_divergence",
-    "vae_forward",
-    "interpolate",
-)
+MNIST_EXERCISES = get_assignment(MNIST).exercises  # the source notebook's, in its order
 NOTHING = {exercise: 0.0 for exercise in MNIST_EXERCISES}
 
 WRITTEN_DIFFERENTLY = {
@@ -388,6 +302,8 @@ def reparameterize(mu, logvar):
 
 def mnist_scenarios(planted: Path) -> list[Scenario]:
     """Every mnist_autoencoders scenario with its exact expected points per exercise."""
+    from mutants_mnist import MUTANTS
+
     solution = load("solutions", MNIST)
     return [
         Scenario("solution", solution),
@@ -416,4 +332,4 @@ def mnist_scenarios(planted: Path) -> list[Scenario]:
             samples.with_mistakes(MNIST),
             {"make_decoder": 1.0, "reparameterize": 1.5, "kl_divergence": 1.0},
         ),
-    ] + [mutant.scenario(MNIST) for mutant in MNIST_MUTANTS]
+    ] + [mutant.scenario(MNIST) for mutant in MUTANTS]

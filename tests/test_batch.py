@@ -140,7 +140,11 @@ def test_notebooks_graded_one_by_one_add_up_in_grades_csv(reference, tmp_path):
     grade(reference, place(tmp_path / "in", "ada"), out)
     grade(reference, place(tmp_path / "in", "bea", RELEASE), out)
     lines = (out / "grades.csv").read_text().splitlines()
-    assert lines == ["student_id,score,max_score,status", "ada,21,21,graded", "bea,0,21,graded"]
+    assert lines == [
+        "student_id,score,max_score,autograded,written,written_pending,status",
+        "ada,21,25,21,0,4,graded",  # four written answers to mark
+        "bea,0,25,0,0,0,graded",  # untouched: its empty answers are 0 at once
+    ]
 
 
 def test_any_change_to_what_decides_a_score_regrades(reference, tmp_path):
@@ -196,7 +200,7 @@ def test_an_interrupted_batch_stores_no_grade_for_what_it_cut_and_the_rerun_grad
     assert process.returncode == 130, errors
     assert "interrupted" in errors and "Traceback" not in errors
     assert not (tmp_path / "out" / "bea" / "results.json").exists()
-    assert "ada,21,21,graded" in (tmp_path / "out" / "grades.csv").read_text()
+    assert "ada,21,25,21,0,4,graded" in (tmp_path / "out" / "grades.csv").read_text()
     rerun = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True)
     assert rerun.returncode == 0
     assert "kept" in rerun.stdout.splitlines()[1]  # ada

@@ -186,9 +186,11 @@ def test_setup_locks_every_hidden_part(root):
 
 
 def test_cli_refuses_an_unknown_assignment_without_a_traceback(tmp_path, capsys):
-    assert aekit(["gradescope", "no_such_assignment", "--out", str(tmp_path / "a.zip")]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        aekit(["gradescope", "no_such_assignment", "--out", str(tmp_path / "a.zip")])
+    assert exit_.value.code == 2
     error = capsys.readouterr().err
-    assert "unknown assignment" in error and "Traceback" not in error
+    assert "invalid choice: 'no_such_assignment'" in error and "Traceback" not in error
     assert not (tmp_path / "a.zip").exists()
 
 

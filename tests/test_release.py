@@ -7,7 +7,7 @@ import re
 import pytest
 
 from aekit.cli import main as aekit
-from autograder.assignments import ASSIGNMENTS, COURSE_ROOT
+from autograder.assignments import ASSIGNMENTS, COURSE_ROOT, get_assignment
 
 ASSIGNMENT_NAMES = [name for name in ASSIGNMENTS if (COURSE_ROOT / "source" / name).exists()]
 
@@ -26,7 +26,7 @@ def cells(kind: str, assignment: str) -> dict[str, str]:
 @pytest.mark.parametrize("assignment", ASSIGNMENT_NAMES)
 def test_the_release_has_every_exercise_as_a_loud_stub_with_its_signature(assignment):
     release, source = cells("release", assignment), cells("source", assignment)
-    for exercise in ASSIGNMENTS[assignment].exercises:
+    for exercise in get_assignment(assignment).exercises:
         stub = release[exercise]
         assert "raise NotImplementedError()" in stub and "BEGIN SOLUTION" not in stub
         signature = re.search(
@@ -42,7 +42,7 @@ def test_the_release_has_every_exercise_as_a_loud_stub_with_its_signature(assign
 @pytest.mark.parametrize("assignment", ASSIGNMENT_NAMES)
 def test_the_solutions_keep_solutions_and_drop_hidden_tests(assignment):
     solutions = cells("solutions", assignment)
-    for exercise in ASSIGNMENTS[assignment].exercises:
+    for exercise in get_assignment(assignment).exercises:
         assert "raise NotImplementedError" not in solutions[exercise]
         assert "hidden_checks" not in solutions[f"check_{exercise}"]
 
