@@ -4,26 +4,24 @@ Students run these from the notebook for instant feedback. They test the contrac
 docs/contract.md through shapes, structure, identities and known values, and the
 consistency of each composite with the student's own pieces; they need no reference solution.
 The autograder runs them too, beside its hidden checks. ``reparameterize`` and
-``kl_divergence`` have the same contract as in ``mnist_autoencoders`` and reuse its checks.
+``kl_divergence`` have the same contract as in ``mnist_autoencoders``: their checks are those of
+:mod:`aekit.checks.vae`. ``CHECKS`` lists every check in order, the members of families
+(:mod:`aekit.checks.families`) with their data.
 
 Probes stay small (maps of 8 to 32 pixels, a few channels), so that grading a whole notebook
 takes seconds on a laptop CPU.
 """
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from aekit.checks import vae
 from aekit.checks.compare import PASS, Verdict, expect_close, expect_shape, fail
-from aekit.checks.core import Bench, Check, Mismatch, module, pair, tensor
-from aekit.checks.mnist import (
-    KlAtPrior,
-    KlKnownValues,
-    KlShape,
-    ReparameterizeDevice,
-    ReparameterizeMoments,
-)
+from aekit.checks.core import Bench, Check, Mismatch, identified, module, pair, tensor
+from aekit.checks.families import KnownValue, PerSample, TwoHeads, family
 
 LN4 = math.log(4.0)
 CONVOLUTIONS = (nn.Conv2d, nn.ConvTranspose2d)
@@ -267,91 +265,64 @@ class OnehotValues(Check):
 # --- downsampling_block / upsampling_block -----------------------------------------------------
 
 
-class DownShape(Check):
-    exercise = "downsampling_block"
-    title = "maps (N, in, H, W) to (N, out, H/2, W/2)"
+@family
+class BlockShape(Check):
+    """``exercise(*channels)`` maps (2, in, size, size) to (2, out, side, side), side =
+    ``resize(size)``, for each of ``sizes``."""
+
+    exercise: str
+    title: str
+    channels: tuple[int, int]
+    sizes: tuple[int, ...]
+    resize: Callable[[int], int]
+    hint: str  # what makes the size right, ending the message
 
     def probe(self, bench: Bench) -> dict:
-        block = module(bench.get()(4, 6), "downsampling_block(4, 6)").to(bench.device)
+        c_in, c_out = self.channels
+        block = module(bench.get()(c_in, c_out), self.built).to(bench.device)
         shapes = []
-        for size in (16, 10):
-            shapes.append(list(tensor(block(bench.randn(2, 4, size, size)), "the output").shape))
+        for size in self.sizes:
+            shapes.append(list(tensor(block(bench.randn(2, c_in, size, size)), "the output").shape))
         return {"shapes": shapes}
 
+    @property
+    def built(self) -> str:
+        return f"{self.exercise}{self.channels}"
+
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        for size, found in zip((16, 10), seen["shapes"], strict=True):
-            want = [2, 6, size // 2, size // 2]
+        c_in, c_out = self.channels
+        for size, found in zip(self.sizes, seen["shapes"], strict=True):
+            want = [2, c_out, self.resize(size), self.resize(size)]
             if found != want:
                 return fail(
-                    f"downsampling_block(4, 6) maps (2, 4, {size}, {size}) to {tuple(found)}, "
-                    f"expected {tuple(want)}: the first convolution has stride 2 and padding 1, "
-                    "the second stride 1 and padding 1."
+                    f"{self.built} maps (2, {c_in}, {size}, {size}) to {tuple(found)}, "
+                    f"expected {tuple(want)}: {self.hint}"
                 )
         return PASS
 
 
-class DownLayers(Check):
-    exercise = "downsampling_block"
-    title = "is Conv2d(in, out, 3, stride=2, padding=1), Conv2d(out, out, 3, padding=1)"
+@family
+class BlockLayers(Check):
+    """``exercise(*channels)`` holds exactly the two convolutions ``specs(*channels)``."""
+
+    exercise: str
+    title: str
+    channels: tuple[int, int]
+    specs: Callable[[int, int], list[list]]
 
     def probe(self, bench: Bench) -> dict:
-        block = module(bench.get()(3, 5), "downsampling_block(3, 5)")
+        block = module(bench.get()(*self.channels), f"{self.exercise}{self.channels}")
         return {
             "convs": [describe_conv(layer) for layer in conv_layers(block)],
             "parameters": parameter_count(block),
         }
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        expected = down_specs(3, 5)
-        verdict = expect_convs(seen["convs"], expected, "downsampling_block(3, 5)")
+        expected, built = self.specs(*self.channels), f"{self.exercise}{self.channels}"
+        verdict = expect_convs(seen["convs"], expected, built)
         if verdict.passed and seen["parameters"] != conv_parameters(expected):
             return fail(
-                f"downsampling_block(3, 5) has {seen['parameters']:,} parameters, expected "
-                f"{conv_parameters(expected):,}: only the two convolutions (with biases) hold parameters."
-            )
-        return verdict
-
-
-class UpShape(Check):
-    exercise = "upsampling_block"
-    title = "maps (N, in, H, W) to (N, out, 2H, 2W)"
-
-    def probe(self, bench: Bench) -> dict:
-        block = module(bench.get()(6, 4), "upsampling_block(6, 4)").to(bench.device)
-        shapes = []
-        for size in (8, 5):
-            shapes.append(list(tensor(block(bench.randn(2, 6, size, size)), "the output").shape))
-        return {"shapes": shapes}
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        for size, found in zip((8, 5), seen["shapes"], strict=True):
-            want = [2, 4, 2 * size, 2 * size]
-            if found != want:
-                return fail(
-                    f"upsampling_block(6, 4) maps (2, 6, {size}, {size}) to {tuple(found)}, "
-                    f"expected {tuple(want)}: ConvTranspose2d with kernel 2 and stride 2 doubles "
-                    "the size; the Conv2d after it (kernel 3, padding 1) keeps it."
-                )
-        return PASS
-
-
-class UpLayers(Check):
-    exercise = "upsampling_block"
-    title = "is ConvTranspose2d(in, out, 2, stride=2), Conv2d(out, out, 3, padding=1)"
-
-    def probe(self, bench: Bench) -> dict:
-        block = module(bench.get()(5, 3), "upsampling_block(5, 3)")
-        return {
-            "convs": [describe_conv(layer) for layer in conv_layers(block)],
-            "parameters": parameter_count(block),
-        }
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        expected = up_specs(5, 3)
-        verdict = expect_convs(seen["convs"], expected, "upsampling_block(5, 3)")
-        if verdict.passed and seen["parameters"] != conv_parameters(expected):
-            return fail(
-                f"upsampling_block(5, 3) has {seen['parameters']:,} parameters, expected "
+                f"{built} has {seen['parameters']:,} parameters, expected "
                 f"{conv_parameters(expected):,}: only the two convolutions (with biases) hold parameters."
             )
         return verdict
@@ -419,36 +390,6 @@ class EncoderParts(Check):
                     "halve 32 twice to 8, so the flattened features hold 8 channels × 8 × 8 = 512 "
                     "numbers. Compute it from image_size and channels, do not hard-code it."
                 )
-        return PASS
-
-
-class EncoderOutputs(Check):
-    exercise = "ConvVAEEncoder"
-    title = "returns (mu, logvar), both (N, latent_dim), from one-hot maps"
-
-    def probe(self, bench: Bench) -> dict:
-        # Other arguments than EncoderParts': code that hard-codes a size fails one of the two.
-        encoder = module(bench.get()(**OTHER_ENCODER), "ConvVAEEncoder(image_size=16, ...)")
-        x = bench.uniform(3, 4, 16, 16)
-        with torch.no_grad():
-            mu, logvar = pair(encoder.to(bench.device)(x), "ConvVAEEncoder.forward")
-        mu, logvar = tensor(mu, "mu"), tensor(logvar, "logvar")
-        return {
-            "mu": list(mu.shape),
-            "logvar": list(logvar.shape),
-            "same": bool(torch.equal(mu, logvar)),
-        }
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        for name in ("mu", "logvar"):
-            if seen[name] != [3, 5]:
-                return fail(
-                    f"For 3 maps of 16 × 16 and latent_dim = 5, {name} has shape "
-                    f"{tuple(seen[name])}, expected (3, 5): flatten the features per sample, "
-                    "x.flatten(1), before the heads."
-                )
-        if seen["same"]:
-            return fail("mu and logvar are identical: compute each with its own head.")
         return PASS
 
 
@@ -540,44 +481,17 @@ class DecoderOutputs(Check):
 # --- segmentation_loss ----------------------------------------------------------------------
 
 
-class LossShape(Check):
-    exercise = "segmentation_loss"
-    title = "returns one value per sample, shape (N,)"
-
-    def probe(self, bench: Bench) -> dict:
-        logits = bench.randn(3, 4, 6, 5)
-        loss = tensor(bench.get()(logits, label_maps(bench, 3, 6, 5)), "the loss")
-        return {"shape": list(loss.shape)}
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        return expect_shape(torch.empty(seen["shape"]), (3,), "For 3 maps the loss")
+def logits_and_labels(bench: Bench) -> tuple:
+    logits = bench.randn(3, 4, 6, 5)
+    return logits, label_maps(bench, 3, 6, 5)
 
 
-class LossUniform(Check):
-    exercise = "segmentation_loss"
-    title = "is H · W · ln 4 per map when the logits are all equal"
+def equal_logits(bench: Bench) -> tuple:
+    logits = torch.zeros(2, 4, 6, 5, device=bench.device)
+    return logits, label_maps(bench, 2, 6, 5)
 
-    def probe(self, bench: Bench) -> dict:
-        logits = torch.zeros(2, 4, 6, 5, device=bench.device)
-        loss = tensor(bench.get()(logits, label_maps(bench, 2, 6, 5)), "the loss")
-        return {"loss": loss}
 
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        expected = torch.full((2,), 30 * LN4)
-        return expect_close(
-            seen["loss"],
-            expected,
-            "With equal logits (every class at probability 1/4) the loss per 6 × 5 map",
-            mistakes=[
-                (
-                    expected / 30,
-                    "you averaged over the pixels (F.cross_entropy's default "
-                    "reduction); sum over the pixels instead, reduction='none' then .sum over H and W.",
-                ),
-                (-expected, "the sign is flipped: the cross-entropy -log p(label) is ≥ 0."),
-            ],
-            otherwise="Each pixel contributes -log softmax(logits)[label] = ln 4.",
-        )
+UNIFORM = torch.full((2,), 30 * LN4)  # 30 pixels at probability 1/4 each
 
 
 # --- dice_score -----------------------------------------------------------------------------
@@ -641,45 +555,16 @@ class DiceSelf(Check):
         )
 
 
-class DiceKnown(Check):
-    exercise = "dice_score"
-    title = "gives 2·|P∩T| / (|P| + |T|) on a small hand-made pair"
-
-    def probe(self, bench: Bench) -> dict:
-        pred = torch.zeros(1, 4, 4, dtype=torch.int64)
-        target = torch.zeros(1, 4, 4, dtype=torch.int64)
-        pred[0, 0, :3] = 3  # 3 LV pixels
-        target[0, 0, 1:] = 3  # 3 LV pixels, 2 shared: Dice 2·2 / 6
-        pred[0, 3, :2] = 2  # 2 MYO pixels, none shared with the target's 4
-        target[0, 2, :] = 2
-        target[0, 3, 3] = 1  # RV only in the target: Dice 0
-        return {
-            "dice": tensor(bench.get()(pred.to(bench.device), target.to(bench.device)), "the Dice")
-        }
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        expected = torch.tensor([[0.0, 0.0, 2 / 3]], dtype=torch.float64)
-        return expect_close(
-            floats(seen["dice"]),
-            expected,
-            "For RV only in the target, disjoint MYO, and LV with 2 of 3 pixels shared, the Dice",
-            dtype=seen["dice"].dtype,
-            mistakes=[
-                (
-                    torch.tensor([[0.0, 0.0, 0.5]]),
-                    "this is the IoU |P∩T| / |P∪T|; Dice is 2·|P∩T| / (|P| + |T|).",
-                ),
-                (
-                    torch.tensor([[0.0, 0.0, 1 / 3]]),
-                    "the factor 2 is missing: Dice = 2·|P∩T| / (|P| + |T|).",
-                ),
-                (
-                    torch.tensor([[1.0, 0.0, 2 / 3]]),
-                    "a class present in only one of the two maps scores 0, "
-                    "not 1: only a class absent from both scores 1.",
-                ),
-            ],
-        )
+def dice_pair(bench: Bench) -> tuple:
+    """RV only in the target, disjoint MYO, and LV with 2 of 3 pixels shared."""
+    pred = torch.zeros(1, 4, 4, dtype=torch.int64)
+    target = torch.zeros(1, 4, 4, dtype=torch.int64)
+    pred[0, 0, :3] = 3  # 3 LV pixels
+    target[0, 0, 1:] = 3  # 3 LV pixels, 2 shared: Dice 2·2 / 6
+    pred[0, 3, :2] = 2  # 2 MYO pixels, none shared with the target's 4
+    target[0, 2, :] = 2
+    target[0, 3, 3] = 1  # RV only in the target: Dice 0
+    return pred.to(bench.device), target.to(bench.device)
 
 
 # --- cardiac_vae_forward --------------------------------------------------------------------
@@ -836,29 +721,108 @@ class ProjectDeterministic(Check):
         return PASS
 
 
-CHECKS: list[Check] = [
-    OnehotShape(),
-    OnehotValues(),
-    DownShape(),
-    DownLayers(),
-    UpShape(),
-    UpLayers(),
-    EncoderParts(),
-    EncoderOutputs(),
-    DecoderParts(),
-    DecoderOutputs(),
-    LossShape(),
-    LossUniform(),
-    DiceShape(),
-    DiceSelf(),
-    DiceKnown(),
-    ReparameterizeDevice(),
-    ReparameterizeMoments(),
-    KlShape(),
-    KlAtPrior(),
-    KlKnownValues(),
-    ForwardOutputs(),
-    ForwardLoss(),
-    ProjectOutputs(),
-    ProjectDeterministic(),
-]
+CHECKS: list[Check] = identified(
+    {
+        "onehot-shape": OnehotShape(),
+        "onehot-values": OnehotValues(),
+        "down-shape": BlockShape(
+            exercise="downsampling_block",
+            title="maps (N, in, H, W) to (N, out, H/2, W/2)",
+            channels=(4, 6),
+            sizes=(16, 10),
+            resize=lambda size: size // 2,
+            hint="the first convolution has stride 2 and padding 1, the second stride 1 and "
+            "padding 1.",
+        ),
+        "down-layers": BlockLayers(
+            exercise="downsampling_block",
+            title="is Conv2d(in, out, 3, stride=2, padding=1), Conv2d(out, out, 3, padding=1)",
+            channels=(3, 5),
+            specs=down_specs,
+        ),
+        "up-shape": BlockShape(
+            exercise="upsampling_block",
+            title="maps (N, in, H, W) to (N, out, 2H, 2W)",
+            channels=(6, 4),
+            sizes=(8, 5),
+            resize=lambda size: 2 * size,
+            hint="ConvTranspose2d with kernel 2 and stride 2 doubles the size; the Conv2d after "
+            "it (kernel 3, padding 1) keeps it.",
+        ),
+        "up-layers": BlockLayers(
+            exercise="upsampling_block",
+            title="is ConvTranspose2d(in, out, 2, stride=2), Conv2d(out, out, 3, padding=1)",
+            channels=(5, 3),
+            specs=up_specs,
+        ),
+        "encoder-parts": EncoderParts(),
+        # Other arguments than EncoderParts': code that hard-codes a size fails one of the two.
+        "encoder-outputs": TwoHeads(
+            exercise="ConvVAEEncoder",
+            title="returns (mu, logvar), both (N, latent_dim), from one-hot maps",
+            arguments=OTHER_ENCODER,
+            built="ConvVAEEncoder(image_size=16, ...)",
+            inputs=lambda bench: bench.uniform(3, 4, 16, 16),
+            shape=(3, 5),
+            wrong_shape="For 3 maps of 16 × 16 and latent_dim = 5, {name} has shape {found}, "
+            "expected (3, 5): flatten the features per sample, x.flatten(1), before the heads.",
+        ),
+        "decoder-parts": DecoderParts(),
+        "decoder-outputs": DecoderOutputs(),
+        "ce-per-sample": PerSample(
+            exercise="segmentation_loss",
+            inputs=logits_and_labels,
+            count=3,
+            what="For 3 maps the loss",
+        ),
+        "ce-uniform": KnownValue(
+            exercise="segmentation_loss",
+            title="is H · W · ln 4 per map when the logits are all equal",
+            inputs=equal_logits,
+            expected=UNIFORM,
+            what="With equal logits (every class at probability 1/4) the loss per 6 × 5 map",
+            result="the loss",
+            mistakes=[
+                (
+                    UNIFORM / 30,
+                    "you averaged over the pixels (F.cross_entropy's default "
+                    "reduction); sum over the pixels instead, reduction='none' then .sum over H and W.",
+                ),
+                (-UNIFORM, "the sign is flipped: the cross-entropy -log p(label) is ≥ 0."),
+            ],
+            otherwise="Each pixel contributes -log softmax(logits)[label] = ln 4.",
+        ),
+        "dice-shape": DiceShape(),
+        "dice-self": DiceSelf(),
+        "dice-known": KnownValue(
+            exercise="dice_score",
+            title="gives 2·|P∩T| / (|P| + |T|) on a small hand-made pair",
+            inputs=dice_pair,
+            expected=torch.tensor([[0.0, 0.0, 2 / 3]], dtype=torch.float64),
+            what="For RV only in the target, disjoint MYO, and LV with 2 of 3 pixels shared, "
+            "the Dice",
+            result="the Dice",
+            own_dtype=True,
+            mistakes=[
+                (
+                    torch.tensor([[0.0, 0.0, 0.5]]),
+                    "this is the IoU |P∩T| / |P∪T|; Dice is 2·|P∩T| / (|P| + |T|).",
+                ),
+                (
+                    torch.tensor([[0.0, 0.0, 1 / 3]]),
+                    "the factor 2 is missing: Dice = 2·|P∩T| / (|P| + |T|).",
+                ),
+                (
+                    torch.tensor([[1.0, 0.0, 2 / 3]]),
+                    "a class present in only one of the two maps scores 0, "
+                    "not 1: only a class absent from both scores 1.",
+                ),
+            ],
+        ),
+        "forward-outputs": ForwardOutputs(),
+        "forward-loss": ForwardLoss(),
+        "project-outputs": ProjectOutputs(),
+        "project-deterministic": ProjectDeterministic(),
+    },
+    vae.TABLE,
+)

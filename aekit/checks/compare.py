@@ -5,7 +5,7 @@ here and nowhere else. They are generous enough for CPU/GPU differences (TF32 is
 for checks on a GPU) and tight enough to catch a missing factor of 0.5.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -90,6 +90,24 @@ def expect_close(
             return fail(f"{what} is {describe(actual)}, expected {describe(expected)}: {message}")
     found = f"{what} differs: expected {describe(expected)}, got {describe(actual)}."
     return fail(f"{found} {otherwise}".strip())
+
+
+def expect_all_close(
+    seen: Mapping[str, torch.Tensor],
+    expected: Mapping[str, torch.Tensor],
+    whats: Mapping[str, str],
+    mistakes: Sequence[tuple[torch.Tensor, str]] = (),
+    otherwise: str | Mapping[str, str] = "",
+) -> Verdict:
+    """:func:`expect_close` of ``seen[key]`` with ``expected[key]`` for each key of ``whats``,
+    in order, ``whats[key]`` naming it: the first failure, or PASS. ``otherwise`` may be given
+    per key."""
+    for key, what in whats.items():
+        advice = otherwise if isinstance(otherwise, str) else otherwise[key]
+        verdict = expect_close(seen[key], expected[key], what, mistakes, advice)
+        if not verdict.passed:
+            return verdict
+    return PASS
 
 
 def shape_hint(actual: Sequence[int], expected: Sequence[int]) -> str:

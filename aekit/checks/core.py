@@ -12,12 +12,13 @@ The public checks a student calls from the notebook run both halves in the stude
 the autograder runs the same classes, public and hidden, through its sandbox.
 """
 
+import re
 import sys
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
@@ -49,14 +50,22 @@ class ProbeAborted(Exception):
 
 
 class Check:
-    """One small, seeded test of one exercise. Subclasses set the class attributes below."""
+    """One small, seeded test of one exercise.
 
-    exercise: ClassVar[str]
-    title: ClassVar[str]
-    points: ClassVar[float] = 0.5
-    hidden: ClassVar[bool] = False
+    A check written by hand sets the attributes below on its class; a family of checks that
+    differ only in their data (:mod:`aekit.checks.families`) is a dataclass whose instances
+    set them. ``id`` is set by :func:`identified` from the assignment's table of checks.
+    """
+
+    # Short, unique within the assignment and never reworded: the check's identity, which
+    # seeds its inputs, so a title can be reworded without changing what the check tests.
+    id: str
+    exercise: str
+    title: str
+    points: float = 0.5
+    hidden: bool = False
     # The judge compares with the reference solution's observation of the same probe.
-    needs_reference: ClassVar[bool] = False
+    needs_reference: bool = False
 
     @property
     def name(self) -> str:
@@ -72,6 +81,29 @@ class Check:
 
     def judge(self, seen: Observation, reference: Observation | None) -> Verdict:
         raise NotImplementedError
+
+
+# A check's id: kebab-case, at most 32 characters ("kl-per-sample").
+CHECK_ID = re.compile(r"(?=.{1,32}\Z)[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+
+
+def identified(*tables: Mapping[str, Check], beside: Sequence[Check] = ()) -> list[Check]:
+    """The checks of ``tables`` (id -> check), each given its id, in order.
+
+    Ids seed the inputs, so a malformed id, an id given twice in ``tables`` and ``beside`` (the
+    rest of the assignment) or a check listed under two ids fails here, loudly.
+    """
+    taken = {check.id: check for check in beside}
+    for table in tables:
+        for found, check in table.items():
+            if not CHECK_ID.fullmatch(found):
+                raise ValueError(f"{found!r}: a check's id is kebab-case, at most 32 characters")
+            if found in taken:
+                raise ValueError(f"{check.name!r} and {taken[found].name!r} share the id {found!r}")
+            if getattr(check, "id", found) != found:
+                raise ValueError(f"{check.name!r} has the id {check.id!r}, not {found!r}")
+            check.id = taken[found] = found
+    return [check for table in tables for check in table.values()]
 
 
 class Bench:

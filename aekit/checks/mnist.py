@@ -3,16 +3,22 @@
 Students run these from the notebook for instant feedback. They test the contract of
 docs/contract.md through shapes, structure, identities, known values and consistency
 with the student's own pieces; they need no reference solution. The autograder runs them too,
-beside its hidden checks.
+beside its hidden checks. ``CHECKS`` lists them in order: the checks written by hand below, the
+members of families (:mod:`aekit.checks.families`) with their data, and the checks of the VAE
+pieces that both assignments share (:mod:`aekit.checks.vae`).
 """
 
 import math
+from collections.abc import Callable
 
 import torch
+from torch import nn
 
-from aekit.checks.compare import PASS, Verdict, expect_close, expect_shape, fail
-from aekit.checks.core import Bench, Check, linear_layers, module, pair, tensor
-from aekit.checks.fixtures import run_on_meta, seeded_autoencoder, seeded_vae
+from aekit.checks import vae
+from aekit.checks.compare import PASS, Verdict, expect_close, fail
+from aekit.checks.core import Bench, Check, identified, linear_layers, module, pair, tensor
+from aekit.checks.families import KnownValue, PerSample, TwoHeads, family
+from aekit.checks.fixtures import seeded_autoencoder, seeded_vae
 
 LN2 = math.log(2.0)
 
@@ -63,16 +69,26 @@ class EncoderShape(Check):
         return PASS
 
 
-class EncoderLayers(Check):
-    exercise = "make_encoder"
-    title = "chains Linear 784 → 128 → 64 → 32 (110,816 parameters)"
+@family
+class LinearChain(Check):
+    """The factory's model chains the Linear layers ``sizes[0] → sizes[1] → …`` and holds no
+    other parameters."""
+
+    exercise: str
+    title: str
+    arguments: dict[str, int]
+    built: str  # the call, as the messages name it: "make_encoder()"
+    sizes: tuple[int, ...]
+    hidden: bool = False
 
     def probe(self, bench: Bench) -> dict:
-        encoder = module(bench.get()(), "make_encoder()")
-        return {"layers": layer_sizes(encoder), "parameters": parameter_count(encoder)}
+        model = module(bench.get()(**self.arguments), self.built)
+        return {"layers": layer_sizes(model), "parameters": parameter_count(model)}
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        return expect_layers(seen, [[784, 128], [128, 64], [64, 32]], 110_816, "make_encoder()")
+        layers = [[a, b] for a, b in zip(self.sizes, self.sizes[1:], strict=False)]
+        count = sum(a * b + b for a, b in layers)
+        return expect_layers(seen, layers, count, self.built)
 
 
 class DecoderShape(Check):
@@ -101,99 +117,53 @@ class DecoderShape(Check):
         return PASS
 
 
-class DecoderLayers(Check):
-    exercise = "make_decoder"
-    title = "chains Linear 32 → 64 → 128 → 784 (111,568 parameters)"
-
-    def probe(self, bench: Bench) -> dict:
-        decoder = module(bench.get()(), "make_decoder()")
-        return {"layers": layer_sizes(decoder), "parameters": parameter_count(decoder)}
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        return expect_layers(seen, [[32, 64], [64, 128], [128, 784]], 111_568, "make_decoder()")
-
-
 # --- reconstruction_loss ---------------------------------------------------------------------
 
 
-class ReconstructionShape(Check):
-    exercise = "reconstruction_loss"
-    title = "returns one value per sample, shape (N,)"
-
-    def probe(self, bench: Bench) -> dict:
-        x = bench.uniform(4, 1, 28, 28)
-        loss = tensor(bench.get()(bench.uniform(4, 1, 28, 28, low=0.05, high=0.95), x), "the loss")
-        return {"shape": list(loss.shape)}
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        return expect_shape(torch.empty(seen["shape"]), (4,), "For 4 images the loss")
+def half_predictions(bench: Bench) -> tuple:
+    x = bench.uniform(3, 1, 28, 28)
+    return torch.full_like(x, 0.5), x
 
 
-class ReconstructionAtHalf(Check):
-    exercise = "reconstruction_loss"
-    title = "is 784 · ln 2 per image when every predicted pixel is 0.5"
+def predictions(bench: Bench) -> tuple:
+    x = bench.uniform(4, 1, 28, 28)
+    return bench.uniform(4, 1, 28, 28, low=0.05, high=0.95), x
 
-    def probe(self, bench: Bench) -> dict:
-        x = bench.uniform(3, 1, 28, 28)
-        x_hat = torch.full_like(x, 0.5)
-        return {"loss": tensor(bench.get()(x_hat, x), "the loss")}
 
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        expected = torch.full((3,), 784 * LN2)
-        return expect_close(
-            seen["loss"],
-            expected,
-            "With x_hat = 0.5 the loss per image",
-            mistakes=[
-                (
-                    expected / 784,
-                    "you averaged over the pixels; sum over every non-batch dimension instead.",
-                ),
-                (
-                    -expected,
-                    "the sign is flipped: BCE is -[x log x̂ + (1 - x) log(1 - x̂)], which is ≥ 0.",
-                ),
-                (
-                    expected / math.log(2.0) * math.log10(2.0),
-                    "use the natural log (torch.log), not log10.",
-                ),
-                (expected / LN2, "use the natural log (torch.log), not log2."),
-            ],
-        )
+AT_HALF = torch.full((3,), 784 * LN2)
 
 
 # --- autoencoder_forward ---------------------------------------------------------------------
 
 
-class AutoencoderOutputs(Check):
-    exercise = "autoencoder_forward"
-    title = "returns a scalar loss and x_hat with x's shape"
+@family
+class ForwardOutputs(Check):
+    """A forward pass on the seeded ``fixtures`` returns a scalar loss and x_hat with x's shape."""
+
+    exercise: str
+    fixtures: Callable[[Bench], tuple[nn.Module, nn.Module]]
+    title: str = "returns a scalar loss and x_hat with x's shape"
 
     def probe(self, bench: Bench) -> dict:
-        encoder, decoder = seeded_autoencoder(bench)
-        loss, x_hat = pair(
-            bench.get()(encoder, decoder, bench.uniform(4, 1, 28, 28)), "autoencoder_forward"
-        )
+        encoder, decoder = self.fixtures(bench)
+        bench.reseed()
+        x = bench.uniform(4, 1, 28, 28)
+        loss, x_hat = pair(bench.get()(encoder, decoder, x), self.exercise)
         loss, x_hat = tensor(loss, "the loss"), tensor(x_hat, "x_hat")
         return {"loss_shape": list(loss.shape), "x_hat_shape": list(x_hat.shape)}
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        return judge_forward_outputs(seen)
-
-
-def judge_forward_outputs(seen: dict) -> Verdict:
-    """A forward pass returns a scalar loss and x_hat with x's shape (4, 1, 28, 28)."""
-    if seen["loss_shape"] != []:
-        return fail(
-            f"The loss has shape {tuple(seen['loss_shape'])}: it must be a scalar, the mean "
-            "over the batch of the per-image losses."
-        )
-    if seen["x_hat_shape"] != [4, 1, 28, 28]:
-        return fail(
-            f"x_hat has shape {tuple(seen['x_hat_shape'])}, expected x's shape (4, 1, 28, 28): "
-            "reshape the decoder's output back with x_hat.view(x.shape)."
-        )
-    return PASS
+        if seen["loss_shape"] != []:
+            return fail(
+                f"The loss has shape {tuple(seen['loss_shape'])}: it must be a scalar, the mean "
+                "over the batch of the per-image losses."
+            )
+        if seen["x_hat_shape"] != [4, 1, 28, 28]:
+            return fail(
+                f"x_hat has shape {tuple(seen['x_hat_shape'])}, expected x's shape (4, 1, 28, 28): "
+                "reshape the decoder's output back with x_hat.view(x.shape)."
+            )
+        return PASS
 
 
 class AutoencoderLoss(Check):
@@ -262,211 +232,7 @@ class VAEEncoderParts(Check):
         return PASS
 
 
-class VAEEncoderOutputs(Check):
-    exercise = "VAEEncoder"
-    title = "returns (mu, logvar), both (N, 2), for a batch of flattened images"
-
-    def probe(self, bench: Bench) -> dict:
-        encoder = module(bench.get()(), "VAEEncoder()").to(bench.device)
-        mu, logvar = pair(encoder(bench.randn(6, 784)), "VAEEncoder.forward")
-        mu, logvar = tensor(mu, "mu"), tensor(logvar, "logvar")
-        return {
-            "mu": list(mu.shape),
-            "logvar": list(logvar.shape),
-            "same": bool(torch.equal(mu, logvar)),
-        }
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        for name in ("mu", "logvar"):
-            if seen[name] != [6, 2]:
-                return fail(f"For 6 images {name} has shape {tuple(seen[name])}, expected (6, 2).")
-        if seen["same"]:
-            return fail("mu and logvar are identical: compute each with its own head.")
-        return PASS
-
-
-# --- reparameterize --------------------------------------------------------------------------
-
-
-class ReparameterizeDevice(Check):
-    exercise = "reparameterize"
-    title = "keeps mu's shape, dtype and device (so it runs on a GPU too)"
-
-    def probe(self, bench: Bench) -> dict:
-        return run_on_meta(
-            bench.get(),
-            lambda device: (
-                torch.zeros(3, 4, dtype=torch.float64, device=device),
-                torch.zeros(3, 4, dtype=torch.float64, device=device),
-            ),
-            "z",
-        )
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        if seen["shape"] != [3, 4]:
-            return fail(f"z has shape {tuple(seen['shape'])}, expected mu's shape (3, 4).")
-        if seen["dtype"] != "torch.float64":
-            return fail(
-                f"For float64 inputs z is {seen['dtype']}: draw the noise with torch.randn_like(mu) "
-                "so it takes mu's dtype and device."
-            )
-        if seen["device"] != seen["inputs"]:
-            return fail(
-                f"z is on {seen['device']} while mu is on {seen['inputs']}: use torch.randn_like(mu)."
-            )
-        return PASS
-
-
-def sample_moments(bench: Bench, count: int = 100_000) -> dict:
-    """Mean and variance of ``count`` samples z for mu = (1.5, -2), logvar = (0, ln 4)."""
-    mu = (
-        torch.tensor([1.5, -2.0], dtype=torch.float64, device=bench.device)
-        .expand(count, 2)
-        .contiguous()
-    )
-    logvar = torch.tensor([0.0, math.log(4.0)], dtype=torch.float64, device=bench.device)
-    logvar = logvar.expand(count, 2).contiguous()
-    bench.reseed()
-    z = tensor(bench.get()(mu, logvar), "z").to(torch.float64)
-    return {"mean": z.mean(dim=0), "var": z.var(dim=0), "count": count}
-
-
-class ReparameterizeMoments(Check):
-    exercise = "reparameterize"
-    title = "samples have mean mu and variance exp(logvar)"
-
-    def probe(self, bench: Bench) -> dict:
-        seen = sample_moments(bench)
-        mu, logvar = torch.zeros(8, 2, dtype=torch.float64), torch.zeros(8, 2, dtype=torch.float64)
-        first, second = (tensor(bench.get()(mu, logvar), "z") for _ in range(2))
-        return seen | {"fresh": not torch.equal(first, second)}
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        if not seen["fresh"]:
-            return fail(
-                "Two calls with the same mu and logvar gave the same z: draw new noise at every "
-                "call (torch.randn_like(mu)), without seeding the generator inside reparameterize."
-            )
-        return judge_moments(seen)
-
-
-def judge_moments(seen: dict) -> Verdict:
-    """Compare sample moments with mu = (1.5, -2), variance (1, 4), within 6 standard errors."""
-    count, mean, var = seen["count"], seen["mean"], seen["var"]
-    if mean.shape != (2,) or var.shape != (2,):
-        return fail("z should have mu's shape.")
-
-    def variance_is(*target: float) -> bool:
-        target = torch.tensor(target, dtype=torch.float64)
-        return bool(((var - target).abs() <= target * math.sqrt(2.0 / count) * 6).all())
-
-    if variance_is(1.0, 16.0):
-        return fail(
-            f"Variances {_rounded(var)} for logvar = (0, ln 4): you used exp(logvar) as the standard "
-            "deviation. The std is exp(logvar / 2)."
-        )
-    if variance_is(1 / 12, 1 / 12) or variance_is(1 / 12, 4 / 12):
-        return fail(
-            "The noise looks uniform (variance 1/12): draw eps with torch.randn_like, not torch.rand_like."
-        )
-    want_mean = torch.tensor([1.5, -2.0], dtype=torch.float64)
-    if ((mean - want_mean).abs() > (torch.tensor([1.0, 4.0]) / count).sqrt() * 6).any():
-        return fail(f"The samples' mean is {_rounded(mean)}, expected mu = (1.5, -2).")
-    if not variance_is(1.0, 4.0):
-        return fail(
-            f"The samples' variance is {_rounded(var)}, expected exp(logvar) = (1, 4): "
-            "z = mu + exp(logvar / 2) · eps with eps ~ N(0, I)."
-        )
-    return PASS
-
-
-def _rounded(values: torch.Tensor) -> list[float]:
-    return [round(value, 3) for value in values.tolist()]
-
-
-# --- kl_divergence ---------------------------------------------------------------------------
-
-
-class KlShape(Check):
-    exercise = "kl_divergence"
-    title = "returns one value per sample, shape (N,)"
-
-    def probe(self, bench: Bench) -> dict:
-        kl = tensor(bench.get()(bench.randn(5, 3), bench.randn(5, 3, scale=0.5)), "the KL")
-        return {"shape": list(kl.shape)}
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        return expect_shape(
-            torch.empty(seen["shape"]), (5,), "For 5 samples of a 3-D latent the KL"
-        )
-
-
-class KlAtPrior(Check):
-    exercise = "kl_divergence"
-    title = "is 0 when mu = 0 and logvar = 0 (q is the prior)"
-
-    def probe(self, bench: Bench) -> dict:
-        zeros = torch.zeros(4, 3, device=bench.device)
-        return {"kl": tensor(bench.get()(zeros, zeros.clone()), "the KL")}
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        return expect_close(
-            seen["kl"],
-            torch.zeros(4),
-            "KL(N(0, I) ‖ N(0, I))",
-            otherwise="It must be 0: check the constant term, -½ Σ (1 + logvar - mu² - exp(logvar)).",
-        )
-
-
-class KlKnownValues(Check):
-    exercise = "kl_divergence"
-    title = "gives 2 per dimension for mu = 2, logvar = 0 and 0.359 for mu = 0, logvar = 1"
-
-    def probe(self, bench: Bench) -> dict:
-        mu = torch.tensor(
-            [[2.0, 2.0, 2.0], [0.0, 0.0, 0.0]], dtype=torch.float64, device=bench.device
-        )
-        logvar = torch.tensor(
-            [[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]], dtype=torch.float64, device=bench.device
-        )
-        return {"kl": tensor(bench.get()(mu, logvar), "the KL")}
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        per_dim = torch.tensor([2.0, 0.5 * (math.e - 2.0)], dtype=torch.float64)
-        expected = 3 * per_dim
-        return expect_close(
-            seen["kl"],
-            expected,
-            "For mu = 2, logvar = 0 and for mu = 0, logvar = 1 (3 latent dimensions) the KL",
-            mistakes=[
-                (
-                    -expected,
-                    "your KL is negative: check the sign. KL = -½ Σ (1 + logvar - mu² - exp(logvar)) ≥ 0.",
-                ),
-                (2 * expected, "it is twice too large: the closed form has a factor ½."),
-                (per_dim, "sum over the latent dimensions instead of averaging them."),
-            ],
-        )
-
-
 # --- vae_forward -----------------------------------------------------------------------------
-
-
-class VaeOutputs(Check):
-    exercise = "vae_forward"
-    title = "returns a scalar loss and x_hat with x's shape"
-
-    def probe(self, bench: Bench) -> dict:
-        encoder, decoder = seeded_vae(bench)
-        bench.reseed()
-        loss, x_hat = pair(
-            bench.get()(encoder, decoder, bench.uniform(4, 1, 28, 28)), "vae_forward"
-        )
-        loss, x_hat = tensor(loss, "the loss"), tensor(x_hat, "x_hat")
-        return {"loss_shape": list(loss.shape), "x_hat_shape": list(x_hat.shape)}
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        return judge_forward_outputs(seen)
 
 
 class VaeLossTerms(Check):
@@ -527,23 +293,65 @@ class InterpolateEnds(Check):
         return PASS
 
 
-CHECKS: list[Check] = [
-    EncoderShape(),
-    EncoderLayers(),
-    DecoderShape(),
-    DecoderLayers(),
-    ReconstructionShape(),
-    ReconstructionAtHalf(),
-    AutoencoderOutputs(),
-    AutoencoderLoss(),
-    VAEEncoderParts(),
-    VAEEncoderOutputs(),
-    ReparameterizeDevice(),
-    ReparameterizeMoments(),
-    KlShape(),
-    KlAtPrior(),
-    KlKnownValues(),
-    VaeOutputs(),
-    VaeLossTerms(),
-    InterpolateEnds(),
-]
+CHECKS: list[Check] = identified(
+    {
+        "encoder-shape": EncoderShape(),
+        "encoder-layers": LinearChain(
+            exercise="make_encoder",
+            title="chains Linear 784 → 128 → 64 → 32 (110,816 parameters)",
+            arguments={},
+            built="make_encoder()",
+            sizes=(784, 128, 64, 32),
+        ),
+        "decoder-shape": DecoderShape(),
+        "decoder-layers": LinearChain(
+            exercise="make_decoder",
+            title="chains Linear 32 → 64 → 128 → 784 (111,568 parameters)",
+            arguments={},
+            built="make_decoder()",
+            sizes=(32, 64, 128, 784),
+        ),
+        "bce-per-sample": PerSample(
+            exercise="reconstruction_loss",
+            inputs=predictions,
+            count=4,
+            what="For 4 images the loss",
+        ),
+        "bce-at-half": KnownValue(
+            exercise="reconstruction_loss",
+            title="is 784 · ln 2 per image when every predicted pixel is 0.5",
+            inputs=half_predictions,
+            expected=AT_HALF,
+            what="With x_hat = 0.5 the loss per image",
+            result="the loss",
+            mistakes=[
+                (
+                    AT_HALF / 784,
+                    "you averaged over the pixels; sum over every non-batch dimension instead.",
+                ),
+                (
+                    -AT_HALF,
+                    "the sign is flipped: BCE is -[x log x̂ + (1 - x) log(1 - x̂)], which is ≥ 0.",
+                ),
+                (AT_HALF / LN2 * math.log10(2.0), "use the natural log (torch.log), not log10."),
+                (AT_HALF / LN2, "use the natural log (torch.log), not log2."),
+            ],
+        ),
+        "ae-outputs": ForwardOutputs(exercise="autoencoder_forward", fixtures=seeded_autoencoder),
+        "ae-loss": AutoencoderLoss(),
+        "vae-encoder-parts": VAEEncoderParts(),
+        "vae-encoder-outputs": TwoHeads(
+            exercise="VAEEncoder",
+            title="returns (mu, logvar), both (N, 2), for a batch of flattened images",
+            arguments={},
+            built="VAEEncoder()",
+            inputs=lambda bench: bench.randn(6, 784),
+            shape=(6, 2),
+            wrong_shape="For 6 images {name} has shape {found}, expected (6, 2).",
+        ),
+        "vae-outputs": ForwardOutputs(exercise="vae_forward", fixtures=seeded_vae),
+        "vae-loss-terms": VaeLossTerms(),
+        "interp-ends": InterpolateEnds(),
+    },
+    vae.TABLE,
+)

@@ -7,10 +7,13 @@ computed from the probe's inputs (a softmax before the cross-entropy, the IoU in
 Dice), the judge computes it and names it.
 """
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aekit.checks import cardiac as public
 from aekit.checks.cardiac import (
     conv_layers,
     conv_parameters,
@@ -24,41 +27,36 @@ from aekit.checks.cardiac import (
     seeded_cardiac_vae,
 )
 from aekit.checks.cardiac import fill_layers as fill
-from aekit.checks.compare import PASS, Verdict, expect_close, fail, first_failure, is_close
-from aekit.checks.core import Bench, Check, Mismatch, module, pair, tensor
-from aekit.checks.fixtures import gradient_norms, run_on_meta
-from autograder.hidden.mnist import (
-    KlGradientsAndDevice,
-    KlMonteCarlo,
-    KlValues,
-    ReferenceCheck,
-    ReparameterizeExactForm,
-    ReparameterizeFreshNoise,
-    ReparameterizeGradients,
-    ReparameterizeShapes,
+from aekit.checks.compare import (
+    PASS,
+    Verdict,
+    expect_all_close,
+    expect_close,
+    fail,
+    first_failure,
+    is_close,
 )
-
-
-def device_verdict(report: dict, what: str, dtype: str | None = None) -> Verdict:
-    """A :func:`run_on_meta` report says the result stayed on its inputs' device (and dtype)."""
-    if report["device"] != report["inputs"]:
-        return fail(
-            f"{what} is on {report['device']} while its inputs are on {report['inputs']}: create "
-            "new tensors on the inputs' device (torch.zeros_like, device=x.device), never on a "
-            "device of your own."
-        )
-    if dtype is not None and report["dtype"] != dtype:
-        return fail(f"{what} is {report['dtype']}, expected {dtype}.")
-    return PASS
-
+from aekit.checks.core import Bench, Check, Mismatch, identified, module, pair, tensor
+from aekit.checks.families import KeepsDevice, device_verdict, family
+from aekit.checks.fixtures import run_on_meta
+from autograder.hidden import vae
+from autograder.hidden.families import (
+    DecodesSample,
+    HeadGradients,
+    HiddenCheck,
+    LossGradients,
+    MatchesReference,
+    ReferenceCheck,
+    WeighsOnlyKl,
+    heads_and_decoder,
+)
 
 # --- to_onehot ------------------------------------------------------------------------------
 
 
-class OnehotOtherClasses(Check):
+class OnehotOtherClasses(HiddenCheck):
     exercise = "to_onehot"
     title = "follows num_classes (6 classes, even when the maps use only 0 … 3)"
-    hidden = True
 
     def probe(self, bench: Bench) -> dict:
         labels = label_maps(bench, 2, 5, 7)
@@ -78,27 +76,6 @@ class OnehotOtherClasses(Check):
         return expect_close(floats(onehot), expected, "With num_classes = 6 the one-hot tensor")
 
 
-class OnehotDevice(Check):
-    exercise = "to_onehot"
-    title = "keeps the labels' device (so it runs on a GPU too)"
-    hidden = True
-
-    def probe(self, bench: Bench) -> dict:
-        return run_on_meta(
-            bench.get(),
-            lambda device: (torch.zeros(2, 5, 5, dtype=torch.int64, device=device),),
-            "the one-hot maps",
-        )
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        if seen["shape"] != [2, 4, 5, 5]:
-            return fail(
-                f"For (2, 5, 5) labels of zeros the shape is {tuple(seen['shape'])}, expected "
-                "(2, 4, 5, 5): the number of channels is num_classes, whatever labels are present."
-            )
-        return device_verdict(seen, "The one-hot tensor", "torch.float32")
-
-
 # --- downsampling_block / upsampling_block -----------------------------------------------------
 
 
@@ -115,81 +92,52 @@ def block_output(bench: Bench, block: nn.Module, channels: int, size: int) -> to
         )
 
 
-def judge_block(seen: dict, reference: dict, order: str) -> Verdict:
-    output = seen["output"]
-    if output.shape == reference["output"].shape and output.min() < 0:
-        return fail(f"The block's output has negative values: end with a ReLU ({order}).")
-    return expect_close(
-        output,
-        reference["output"],
-        "With the same weights, the block's output",
-        otherwise=f"The order is {order}, with nothing else in between.",
-    )
+@family
+class BlockValues(ReferenceCheck):
+    """``exercise(*channels)``, given seeded weights, computes what the reference's block does
+    on a float64 input of ``size`` × ``size``."""
 
-
-class DownValues(ReferenceCheck):
-    exercise = "downsampling_block"
-    title = "computes Conv → ReLU → Conv → ReLU, as the reference does (float64)"
+    exercise: str
+    title: str
+    channels: tuple[int, int]
+    size: int
+    order: str  # the layers, as the messages name them
 
     def probe(self, bench: Bench) -> dict:
-        block = module(bench.get()(3, 5), "downsampling_block(3, 5)")
-        return {"output": block_output(bench, block, 3, 8)}
+        block = module(bench.get()(*self.channels), f"{self.exercise}{self.channels}")
+        return {"output": block_output(bench, block, self.channels[0], self.size)}
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        return judge_block(seen, reference, "Conv2d (stride 2) → ReLU → Conv2d → ReLU")
-
-
-def module_on_meta(bench: Bench, build, shape: tuple[int, ...], what: str) -> dict:
-    """Run a freshly built module on a zero input of ``shape`` on the meta device."""
-    return run_on_meta(
-        lambda model, x: model(x),
-        lambda device: (module(build(), what).to(device), torch.zeros(*shape, device=device)),
-        what,
-    )
-
-
-class DownDevice(Check):
-    exercise = "downsampling_block"
-    title = "runs on whatever device its input is on"
-    hidden = True
-
-    def probe(self, bench: Bench) -> dict:
-        return module_on_meta(
-            bench, lambda: bench.get()(2, 3), (1, 2, 8, 8), "downsampling_block(2, 3)"
+        output = seen["output"]
+        if output.shape == reference["output"].shape and output.min() < 0:
+            return fail(f"The block's output has negative values: end with a ReLU ({self.order}).")
+        return expect_close(
+            output,
+            reference["output"],
+            "With the same weights, the block's output",
+            otherwise=f"The order is {self.order}, with nothing else in between.",
         )
 
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        if seen["shape"] != [1, 3, 4, 4]:
-            return fail(f"(1, 2, 8, 8) became {tuple(seen['shape'])}, expected (1, 3, 4, 4).")
-        return device_verdict(seen, "The block's output")
+
+def built_on(built: str, input_shape: tuple[int, ...], *arguments, **keywords) -> Callable:
+    """The inputs of a device check of a module factory: the module the exercise builds from
+    ``arguments`` and ``keywords`` (``built`` in a Mismatch), and zeros of ``input_shape``."""
+
+    def inputs(bench: Bench, device: torch.device) -> tuple:
+        model = module(bench.get()(*arguments, **keywords), built).to(device)
+        return model, torch.zeros(*input_shape, device=device)
+
+    return inputs
 
 
-class UpValues(ReferenceCheck):
-    exercise = "upsampling_block"
-    title = "computes ConvTranspose → ReLU → Conv → ReLU, as the reference does (float64)"
-
-    def probe(self, bench: Bench) -> dict:
-        block = module(bench.get()(5, 3), "upsampling_block(5, 3)")
-        return {"output": block_output(bench, block, 5, 4)}
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        return judge_block(seen, reference, "ConvTranspose2d → ReLU → Conv2d → ReLU")
+def module_forward(bench: Bench) -> Callable:
+    """What a device check of a module factory runs: the module on the input."""
+    return lambda model, x: model(x)
 
 
-class UpDevice(Check):
-    exercise = "upsampling_block"
-    title = "runs on whatever device its input is on"
-    hidden = True
-
-    def probe(self, bench: Bench) -> dict:
-        return module_on_meta(
-            bench, lambda: bench.get()(3, 2), (1, 3, 4, 4), "upsampling_block(3, 2)"
-        )
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        if seen["shape"] != [1, 2, 8, 8]:
-            return fail(f"(1, 3, 4, 4) became {tuple(seen['shape'])}, expected (1, 2, 8, 8).")
-        return device_verdict(seen, "The block's output")
+def first_output(bench: Bench) -> Callable:
+    """What the encoder's device check runs: the encoder on the input, keeping mu."""
+    return lambda model, x: pair(model(x), "ConvVAEEncoder.forward")[0]
 
 
 # --- ConvVAEEncoder -------------------------------------------------------------------------
@@ -204,35 +152,6 @@ def encoder_parts(encoder: nn.Module) -> tuple[nn.Module, nn.Linear, nn.Linear]:
             "ConvVAEEncoder needs `features` (an nn.Sequential) and two nn.Linear heads."
         )
     return parts
-
-
-class EncoderDefaults(Check):
-    exercise = "ConvVAEEncoder"
-    title = "has the contract's size by default (channels 16 → 128, 128 × 128 maps, latent 32)"
-    hidden = True
-
-    def probe(self, bench: Bench) -> dict:
-        encoder = module(bench.get()(), "ConvVAEEncoder()")
-        features, mu_head, _ = encoder_parts(encoder)
-        return {
-            "parameters": parameter_count(encoder),
-            "head": [mu_head.in_features, mu_head.out_features],
-        }
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        heads = 2 * (128 * 8 * 8 * 32 + 32)
-        count = conv_parameters(encoder_specs(4, (16, 32, 64, 128))) + heads
-        if seen["head"] != [8192, 32]:
-            return fail(
-                f"By default the heads are Linear{tuple(seen['head'])}, expected Linear(8192, 32): "
-                "four blocks take 128 to 8 pixels, and 128 channels × 8 × 8 = 8192."
-            )
-        if seen["parameters"] != count:
-            return fail(
-                f"ConvVAEEncoder() has {seen['parameters']:,} parameters, expected {count:,}: "
-                "four downsampling_blocks (4 → 16 → 32 → 64 → 128) and the two heads, nothing else."
-            )
-        return PASS
 
 
 class EncoderValues(ReferenceCheck):
@@ -262,67 +181,46 @@ class EncoderValues(ReferenceCheck):
             return fail(
                 "mu and logvar are swapped: mu comes from mu_head, logvar from logvar_head."
             )
-        for name in ("mu", "logvar"):
-            verdict = expect_close(
-                seen[name],
-                reference[name],
-                f"With the same weights, {name}",
-                otherwise=f"{name} = {name}_head(features(x).flatten(1)): flatten each sample's "
-                "(C, s, s) features in that order (no permute), and no activation after the heads.",
-            )
-            if not verdict.passed:
-                return verdict
-        return PASS
-
-
-class EncoderSharedFeatures(Check):
-    exercise = "ConvVAEEncoder"
-    title = "both heads send gradients into the shared features"
-    hidden = True
-
-    def probe(self, bench: Bench) -> dict:
-        encoder = module(
-            bench.get()(**OTHER_ENCODER), "ConvVAEEncoder(in_channels=3, image_size=16, ...)"
-        )
-        features, _, _ = encoder_parts(encoder)
-        encoder.to(bench.device)
-        x = bench.uniform(2, 3, 16, 16)
-        seen = {}
-        for index, name in enumerate(("mu", "logvar")):
-            encoder.zero_grad(set_to_none=True)
-            tensor(pair(encoder(x), "ConvVAEEncoder.forward")[index], name).sum().backward()
-            seen[name] = gradient_norms(features)
-        return seen
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        for name in ("mu", "logvar"):
-            if not seen[name] > 0:
-                return fail(
-                    f"{name} sends no gradient into `features`: compute both heads from self.features(x)."
-                )
-        return PASS
-
-
-class EncoderDevice(Check):
-    exercise = "ConvVAEEncoder"
-    title = "runs on whatever device its input is on"
-    hidden = True
-
-    def probe(self, bench: Bench) -> dict:
-        build = lambda: bench.get()(**OTHER_ENCODER)  # noqa: E731
-        return run_on_meta(
-            lambda model, x: pair(model(x), "ConvVAEEncoder.forward")[0],
-            lambda device: (
-                module(build(), "ConvVAEEncoder").to(device),
-                torch.zeros(2, 3, 16, 16, device=device),
-            ),
-            "mu",
+        return expect_all_close(
+            seen,
+            reference,
+            {name: f"With the same weights, {name}" for name in ("mu", "logvar")},
+            otherwise={
+                name: f"{name} = {name}_head(features(x).flatten(1)): flatten each sample's "
+                "(C, s, s) features in that order (no permute), and no activation after the heads."
+                for name in ("mu", "logvar")
+            },
         )
 
+
+@family
+class DefaultSize(HiddenCheck):
+    """With its default arguments the model has the contract's size: one of its Linear layers
+    (``linear(model)``) is ``expected``, and it holds ``count`` parameters."""
+
+    exercise: str
+    title: str
+    built: str  # the constructor call: "ConvVAEEncoder()"
+    linear: Callable[[nn.Module], nn.Linear]
+    expected: tuple[int, int]
+    count: int
+    wrong_linear: str  # the message for another Linear layer, with {found}
+    wrong_count: str  # the message for another count, with {found} and {count}
+
+    def probe(self, bench: Bench) -> dict:
+        model = module(bench.get()(), self.built)
+        linear = self.linear(model)
+        return {
+            "parameters": parameter_count(model),
+            "linear": [linear.in_features, linear.out_features],
+        }
+
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        if seen["shape"] != [2, 5]:
-            return fail(f"mu has shape {tuple(seen['shape'])}, expected (2, 5).")
-        return device_verdict(seen, "mu")
+        if seen["linear"] != list(self.expected):
+            return fail(self.wrong_linear.format(found=tuple(seen["linear"])))
+        if seen["parameters"] != self.count:
+            return fail(self.wrong_count.format(found=seen["parameters"], count=self.count))
+        return PASS
 
 
 # --- ConvDecoder ----------------------------------------------------------------------------
@@ -337,10 +235,9 @@ def decoder_parts(decoder: nn.Module) -> tuple[nn.Linear, nn.Module, nn.Module]:
     return parts
 
 
-class DecoderComposition(Check):
+class DecoderComposition(HiddenCheck):
     exercise = "ConvDecoder"
     title = "computes head(blocks(fc(z) reshaped to (N, channels[0], s, s))), no activation between"
-    hidden = True
 
     def probe(self, bench: Bench) -> dict:
         decoder = module(bench.get()(**OTHER_DECODER), "ConvDecoder(image_size=16, ...)").to(
@@ -374,31 +271,6 @@ class DecoderComposition(Check):
         )
 
 
-class DecoderDefaults(Check):
-    exercise = "ConvDecoder"
-    title = "has the contract's size by default (channels 128 → 16, 128 × 128 maps, latent 32)"
-    hidden = True
-
-    def probe(self, bench: Bench) -> dict:
-        decoder = module(bench.get()(), "ConvDecoder()")
-        fc, _, _ = decoder_parts(decoder)
-        return {"parameters": parameter_count(decoder), "fc": [fc.in_features, fc.out_features]}
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        count = conv_parameters(decoder_specs(4, (128, 64, 32, 16))) + 32 * 8192 + 8192
-        if seen["fc"] != [32, 8192]:
-            return fail(
-                f"By default fc is Linear{tuple(seen['fc'])}, expected Linear(32, 8192): "
-                "s = 128 // 2**4 = 8 and channels[0] = 128, so 128 × 8 × 8 = 8192."
-            )
-        if seen["parameters"] != count:
-            return fail(
-                f"ConvDecoder() has {seen['parameters']:,} parameters, expected {count:,}: fc, "
-                "four upsampling_blocks (128 → 64 → 32 → 16 → 16) and the head, nothing else."
-            )
-        return PASS
-
-
 class DecoderValues(ReferenceCheck):
     exercise = "ConvDecoder"
     title = "matches the reference with the same weights (3 blocks, 16 × 16 maps, float64)"
@@ -426,28 +298,6 @@ class DecoderValues(ReferenceCheck):
             otherwise="fc, reshape to (N, channels[0], s, s), the upsampling blocks in order "
             "(the last keeps channels[-1]), then the head.",
         )
-
-
-class DecoderDevice(Check):
-    exercise = "ConvDecoder"
-    title = "runs on whatever device its input is on"
-    hidden = True
-
-    def probe(self, bench: Bench) -> dict:
-        build = lambda: bench.get()(**OTHER_DECODER)  # noqa: E731
-        return run_on_meta(
-            lambda model, z: model(z),
-            lambda device: (
-                module(build(), "ConvDecoder").to(device),
-                torch.zeros(2, 5, device=device),
-            ),
-            "the logits",
-        )
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        if seen["shape"] != [2, 3, 16, 16]:
-            return fail(f"The logits have shape {tuple(seen['shape'])}, expected (2, 3, 16, 16).")
-        return device_verdict(seen, "The logits")
 
 
 # --- segmentation_loss ----------------------------------------------------------------------
@@ -490,28 +340,6 @@ def loss_mistakes(logits: torch.Tensor, labels: torch.Tensor) -> list:
     ]
 
 
-class LossValues(ReferenceCheck):
-    exercise = "segmentation_loss"
-    title = "matches the summed cross-entropy on random logits (float64)"
-
-    def probe(self, bench: Bench) -> dict:
-        logits, labels = loss_inputs(bench)
-        return {
-            "loss": tensor(bench.get()(logits, labels), "the loss"),
-            "logits": logits,
-            "labels": labels,
-        }
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        return expect_close(
-            seen["loss"],
-            reference["loss"],
-            "On random logits the loss",
-            mistakes=loss_mistakes(seen["logits"], seen["labels"]),
-            otherwise="Per pixel -log softmax(logits)[label], summed over the pixels of each map.",
-        )
-
-
 class LossOtherShapes(ReferenceCheck):
     exercise = "segmentation_loss"
     title = "works for any number of classes and non-square maps"
@@ -524,26 +352,21 @@ class LossOtherShapes(ReferenceCheck):
         return seen
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        for name, label in (
-            ("three", "3 classes on 5 × 7 maps"),
-            ("six", "6 classes on 4 × 9 maps"),
-        ):
-            verdict = expect_close(
-                seen[name],
-                reference[name],
-                f"For {label} the loss",
-                otherwise="Do not assume 4 classes or square maps: F.cross_entropy(logits, labels, "
-                "reduction='none') is (N, H, W) whatever they are.",
-            )
-            if not verdict.passed:
-                return verdict
-        return PASS
+        return expect_all_close(
+            seen,
+            reference,
+            {
+                "three": "For 3 classes on 5 × 7 maps the loss",
+                "six": "For 6 classes on 4 × 9 maps the loss",
+            },
+            otherwise="Do not assume 4 classes or square maps: F.cross_entropy(logits, labels, "
+            "reduction='none') is (N, H, W) whatever they are.",
+        )
 
 
-class LossGradient(Check):
+class LossGradient(HiddenCheck):
     exercise = "segmentation_loss"
     title = "sends the gradient softmax(logits) - onehot(labels) to every pixel's logits"
-    hidden = True
 
     def probe(self, bench: Bench) -> dict:
         logits, labels = loss_inputs(bench, (2, 4, 5, 5))
@@ -572,10 +395,9 @@ class LossGradient(Check):
         )
 
 
-class LossDevice(Check):
+class LossDevice(HiddenCheck):
     exercise = "segmentation_loss"
     title = "keeps the logits' dtype and device"
-    hidden = True
 
     def probe(self, bench: Bench) -> dict:
         logits, labels = loss_inputs(bench, (2, 4, 3, 3))
@@ -652,22 +474,6 @@ def smoothing(epsilon: float) -> str:
     )
 
 
-class DiceValues(ReferenceCheck):
-    exercise = "dice_score"
-    title = "matches the reference per sample and structure, absent classes included"
-
-    def probe(self, bench: Bench) -> dict:
-        pred, target = dice_inputs(bench)
-        return {
-            "dice": tensor(bench.get()(pred, target), "the Dice"),
-            "pred": pred,
-            "target": target,
-        }
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        return judge_dice(seen, reference, 4, "On noisy toy hearts the Dice")
-
-
 def judge_dice(seen: dict, reference: dict, classes: int, what: str) -> Verdict:
     """Compare with the reference; name the IoU, a missing absent-class rule or NaNs."""
     variants = dice_variants(seen["pred"], seen["target"], classes)
@@ -701,40 +507,32 @@ def judge_dice(seen: dict, reference: dict, classes: int, what: str) -> Verdict:
     )
 
 
-class DiceOtherClasses(ReferenceCheck):
-    exercise = "dice_score"
-    title = "follows num_classes and works on non-square maps"
+@family
+class MatchesDice(ReferenceCheck):
+    """The Dice of seeded pairs of maps is the reference's; look-alikes are named."""
+
+    exercise: str
+    title: str
+    inputs: Callable[[Bench], tuple[torch.Tensor, torch.Tensor]]
+    what: str
+    num_classes: int = 4  # passed on only when it is not the default
 
     def probe(self, bench: Bench) -> dict:
-        pred, target = label_maps(bench, 3, 5, 7, classes=6), label_maps(bench, 3, 5, 7, classes=6)
-        target[1][target[1] == 5] = 0
-        pred[1][pred[1] == 5] = 0
-        dice = tensor(bench.get()(pred, target, num_classes=6), "the Dice")
+        pred, target = self.inputs(bench)
+        classes = {} if self.num_classes == 4 else {"num_classes": self.num_classes}
+        dice = tensor(bench.get()(pred, target, **classes), "the Dice")
         return {"dice": dice, "pred": pred, "target": target}
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        return judge_dice(seen, reference, 6, "With num_classes = 6 on 5 × 7 maps the Dice")
+        return judge_dice(seen, reference, self.num_classes, self.what)
 
 
-class DiceDevice(Check):
-    exercise = "dice_score"
-    title = "keeps the maps' device (so it runs on a GPU too)"
-    hidden = True
-
-    def probe(self, bench: Bench) -> dict:
-        return run_on_meta(
-            bench.get(),
-            lambda device: (
-                torch.zeros(2, 6, 6, dtype=torch.int64, device=device),
-                torch.ones(2, 6, 6, dtype=torch.int64, device=device),
-            ),
-            "the Dice",
-        )
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        if seen["shape"] != [2, 3]:
-            return fail(f"The Dice has shape {tuple(seen['shape'])}, expected (2, 3).")
-        return device_verdict(seen, "The Dice")
+def six_class_maps(bench: Bench) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random 5 × 7 maps of 6 classes; in the second pair the last class is in neither map."""
+    pred, target = label_maps(bench, 3, 5, 7, classes=6), label_maps(bench, 3, 5, 7, classes=6)
+    target[1][target[1] == 5] = 0
+    pred[1][pred[1] == 5] = 0
+    return pred, target
 
 
 # --- cardiac_vae_forward --------------------------------------------------------------------
@@ -774,82 +572,9 @@ class ForwardValues(ReferenceCheck):
         )
 
 
-class ForwardBeta(ReferenceCheck):
-    exercise = "cardiac_vae_forward"
-    title = "weighs only the KL term by beta (beta = 0 and beta = 4)"
-
-    def probe(self, bench: Bench) -> dict:
-        return {f"loss_{beta}": forward_pass(bench, beta)["loss"] for beta in (0, 4)}
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        for beta in (0, 4):
-            verdict = expect_close(
-                seen[f"loss_{beta}"],
-                reference[f"loss_{beta}"],
-                f"With beta = {beta} the loss",
-                otherwise="loss = (segmentation_loss(logits, labels) + beta * kl_divergence(mu, "
-                "logvar)).mean(): beta multiplies the KL term only.",
-            )
-            if not verdict.passed:
-                return verdict
-        return PASS
-
-
-class ForwardSamples(Check):
-    exercise = "cardiac_vae_forward"
-    title = "decodes a sample z = reparameterize(mu, logvar), not mu"
-    hidden = True
-
-    def probe(self, bench: Bench) -> dict:
-        encoder, decoder, labels = projection(bench)
-        bench.reseed()
-        first = tensor(
-            pair(bench.get()(encoder, decoder, labels), "cardiac_vae_forward")[1], "the logits"
-        )
-        second = tensor(
-            pair(bench.get()(encoder, decoder, labels), "cardiac_vae_forward")[1], "the logits"
-        )
-        with torch.no_grad():
-            onehot = F.one_hot(labels, 4).permute(0, 3, 1, 2).float()
-            from_mean = decoder(encoder(onehot)[0])
-        return {"first": first, "second": second, "from_mean": from_mean}
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        if is_close(seen["first"], seen["from_mean"]):
-            return fail(
-                "The logits are the decode of mu: while training, decode z = reparameterize(mu, logvar)."
-            )
-        if torch.equal(seen["first"], seen["second"]):
-            return fail("Two passes gave the same logits: sample z afresh at every call.")
-        return PASS
-
-
-class ForwardGradients(Check):
-    exercise = "cardiac_vae_forward"
-    title = "sends gradients to both encoder heads and to the decoder"
-    hidden = True
-
-    def probe(self, bench: Bench) -> dict:
-        encoder, decoder = seeded_cardiac_vae(bench)
-        bench.reseed()
-        loss, _ = pair(
-            bench.get()(encoder, decoder, heart_maps(3, 8, bench.device)), "cardiac_vae_forward"
-        )
-        tensor(loss, "the loss").backward()
-        return {
-            "mu_head": gradient_norms(encoder.mu_head),
-            "logvar_head": gradient_norms(encoder.logvar_head),
-            "decoder": gradient_norms(decoder),
-        }
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        for part in ("mu_head", "logvar_head", "decoder"):
-            if not seen[part] > 0:
-                return fail(
-                    f"No gradient reaches the {part.replace('_', ' ')}: do not detach mu, logvar, z "
-                    "or the logits, and do not compute the loss under torch.no_grad()."
-                )
-        return PASS
+def decode_mean(encoder: nn.Module, decoder: nn.Module, labels: torch.Tensor) -> torch.Tensor:
+    onehot = F.one_hot(labels, 4).permute(0, 3, 1, 2).float()
+    return decoder(encoder(onehot)[0])
 
 
 # --- project_segmentation -------------------------------------------------------------------
@@ -873,58 +598,205 @@ class ProjectValues(ReferenceCheck):
         )
 
 
-class ProjectDevice(Check):
-    exercise = "project_segmentation"
-    title = "keeps the maps' device (so it runs on a GPU too)"
-    hidden = True
-
-    def probe(self, bench: Bench) -> dict:
-        def make_inputs(device):
-            encoder, decoder = seeded_cardiac_vae(bench)
-            labels = torch.zeros(2, 8, 8, dtype=torch.int64, device=device)
-            return encoder.to(device), decoder.to(device), labels
-
-        return run_on_meta(bench.get(), make_inputs, "the projected maps")
-
-    def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        if seen["shape"] != [2, 8, 8]:
-            return fail(f"The projection has shape {tuple(seen['shape'])}, expected (2, 8, 8).")
-        return device_verdict(seen, "The projection", "torch.int64")
+def labels_of_zeros(bench: Bench, device: torch.device) -> tuple:
+    return (torch.zeros(2, 5, 5, dtype=torch.int64, device=device),)
 
 
-CHECKS: list[Check] = [
-    OnehotOtherClasses(),
-    OnehotDevice(),
-    DownValues(),
-    DownDevice(),
-    UpValues(),
-    UpDevice(),
-    EncoderDefaults(),
-    EncoderValues(),
-    EncoderSharedFeatures(),
-    EncoderDevice(),
-    DecoderComposition(),
-    DecoderDefaults(),
-    DecoderValues(),
-    DecoderDevice(),
-    LossValues(),
-    LossOtherShapes(),
-    LossGradient(),
-    LossDevice(),
-    DiceValues(),
-    DiceOtherClasses(),
-    DiceDevice(),
-    ReparameterizeFreshNoise(),
-    ReparameterizeExactForm(),
-    ReparameterizeGradients(),
-    ReparameterizeShapes(),
-    KlValues(),
-    KlMonteCarlo(),
-    KlGradientsAndDevice(),
-    ForwardValues(),
-    ForwardBeta(),
-    ForwardSamples(),
-    ForwardGradients(),
-    ProjectValues(),
-    ProjectDevice(),
-]
+def zero_and_one_maps(bench: Bench, device: torch.device) -> tuple:
+    zeros = torch.zeros(2, 6, 6, dtype=torch.int64, device=device)
+    return zeros, torch.ones(2, 6, 6, dtype=torch.int64, device=device)
+
+
+def projection_on(bench: Bench, device: torch.device) -> tuple:
+    encoder, decoder = seeded_cardiac_vae(bench)
+    labels = torch.zeros(2, 8, 8, dtype=torch.int64, device=device)
+    return encoder.to(device), decoder.to(device), labels
+
+
+def forward_loss(bench: Bench, beta: int) -> torch.Tensor:
+    return forward_pass(bench, beta)["loss"]
+
+
+CHECKS: list[Check] = identified(
+    {
+        "onehot-other-classes": OnehotOtherClasses(),
+        "onehot-device": KeepsDevice(
+            exercise="to_onehot",
+            title="keeps the labels' device (so it runs on a GPU too)",
+            inputs=labels_of_zeros,
+            shape=(2, 4, 5, 5),
+            wrong_shape="For (2, 5, 5) labels of zeros the shape is {found}, expected "
+            "(2, 4, 5, 5): the number of channels is num_classes, whatever labels are present.",
+            result="the one-hot maps",
+            subject="The one-hot tensor",
+            dtype="torch.float32",
+            hidden=True,
+        ),
+        "down-values": BlockValues(
+            exercise="downsampling_block",
+            title="computes Conv → ReLU → Conv → ReLU, as the reference does (float64)",
+            channels=(3, 5),
+            size=8,
+            order="Conv2d (stride 2) → ReLU → Conv2d → ReLU",
+        ),
+        "down-device": KeepsDevice(
+            exercise="downsampling_block",
+            call=module_forward,
+            inputs=built_on("downsampling_block(2, 3)", (1, 2, 8, 8), 2, 3),
+            shape=(1, 3, 4, 4),
+            wrong_shape="(1, 2, 8, 8) became {found}, expected (1, 3, 4, 4).",
+            result="downsampling_block(2, 3)",
+            subject="The block's output",
+            hidden=True,
+        ),
+        "up-values": BlockValues(
+            exercise="upsampling_block",
+            title="computes ConvTranspose → ReLU → Conv → ReLU, as the reference does (float64)",
+            channels=(5, 3),
+            size=4,
+            order="ConvTranspose2d → ReLU → Conv2d → ReLU",
+        ),
+        "up-device": KeepsDevice(
+            exercise="upsampling_block",
+            call=module_forward,
+            inputs=built_on("upsampling_block(3, 2)", (1, 3, 4, 4), 3, 2),
+            shape=(1, 2, 8, 8),
+            wrong_shape="(1, 3, 4, 4) became {found}, expected (1, 2, 8, 8).",
+            result="upsampling_block(3, 2)",
+            subject="The block's output",
+            hidden=True,
+        ),
+        "encoder-defaults": DefaultSize(
+            exercise="ConvVAEEncoder",
+            title="has the contract's size by default (channels 16 → 128, 128 × 128 maps, latent 32)",
+            built="ConvVAEEncoder()",
+            linear=lambda encoder: encoder_parts(encoder)[1],
+            expected=(8192, 32),
+            count=conv_parameters(encoder_specs(4, (16, 32, 64, 128))) + 2 * (8192 * 32 + 32),
+            wrong_linear="By default the heads are Linear{found}, expected Linear(8192, 32): "
+            "four blocks take 128 to 8 pixels, and 128 channels × 8 × 8 = 8192.",
+            wrong_count="ConvVAEEncoder() has {found:,} parameters, expected {count:,}: "
+            "four downsampling_blocks (4 → 16 → 32 → 64 → 128) and the two heads, nothing else.",
+        ),
+        "encoder-values": EncoderValues(),
+        "encoder-shared-features": HeadGradients(
+            exercise="ConvVAEEncoder",
+            title="both heads send gradients into the shared features",
+            arguments=OTHER_ENCODER,
+            built="ConvVAEEncoder(in_channels=3, image_size=16, ...)",
+            shared=lambda encoder: encoder_parts(encoder)[0],
+            inputs=lambda bench: bench.uniform(2, 3, 16, 16),
+            missing="{part} sends no gradient into `features`: compute both heads from "
+            "self.features(x).",
+        ),
+        "encoder-device": KeepsDevice(
+            exercise="ConvVAEEncoder",
+            call=first_output,
+            inputs=built_on("ConvVAEEncoder", (2, 3, 16, 16), **OTHER_ENCODER),
+            shape=(2, 5),
+            wrong_shape="mu has shape {found}, expected (2, 5).",
+            result="mu",
+            subject="mu",
+            hidden=True,
+        ),
+        "decoder-composition": DecoderComposition(),
+        "decoder-defaults": DefaultSize(
+            exercise="ConvDecoder",
+            title="has the contract's size by default (channels 128 → 16, 128 × 128 maps, latent 32)",
+            built="ConvDecoder()",
+            linear=lambda decoder: decoder_parts(decoder)[0],
+            expected=(32, 8192),
+            count=conv_parameters(decoder_specs(4, (128, 64, 32, 16))) + 32 * 8192 + 8192,
+            wrong_linear="By default fc is Linear{found}, expected Linear(32, 8192): "
+            "s = 128 // 2**4 = 8 and channels[0] = 128, so 128 × 8 × 8 = 8192.",
+            wrong_count="ConvDecoder() has {found:,} parameters, expected {count:,}: fc, "
+            "four upsampling_blocks (128 → 64 → 32 → 16 → 16) and the head, nothing else.",
+        ),
+        "decoder-values": DecoderValues(),
+        "decoder-device": KeepsDevice(
+            exercise="ConvDecoder",
+            call=module_forward,
+            inputs=built_on("ConvDecoder", (2, 5), **OTHER_DECODER),
+            shape=(2, 3, 16, 16),
+            wrong_shape="The logits have shape {found}, expected (2, 3, 16, 16).",
+            result="the logits",
+            subject="The logits",
+            hidden=True,
+        ),
+        "ce-values": MatchesReference(
+            exercise="segmentation_loss",
+            title="matches the summed cross-entropy on random logits (float64)",
+            inputs=loss_inputs,
+            result="the loss",
+            what="On random logits the loss",
+            mistakes=lambda inputs, want: loss_mistakes(*inputs),
+            otherwise="Per pixel -log softmax(logits)[label], summed over the pixels of each map.",
+        ),
+        "ce-other-shapes": LossOtherShapes(),
+        "ce-gradient": LossGradient(),
+        "ce-device": LossDevice(),
+        "dice-values": MatchesDice(
+            exercise="dice_score",
+            title="matches the reference per sample and structure, absent classes included",
+            inputs=dice_inputs,
+            what="On noisy toy hearts the Dice",
+        ),
+        "dice-other-classes": MatchesDice(
+            exercise="dice_score",
+            title="follows num_classes and works on non-square maps",
+            inputs=six_class_maps,
+            what="With num_classes = 6 on 5 × 7 maps the Dice",
+            num_classes=6,
+        ),
+        "dice-device": KeepsDevice(
+            exercise="dice_score",
+            title="keeps the maps' device (so it runs on a GPU too)",
+            inputs=zero_and_one_maps,
+            shape=(2, 3),
+            wrong_shape="The Dice has shape {found}, expected (2, 3).",
+            result="the Dice",
+            subject="The Dice",
+            hidden=True,
+        ),
+        "forward-values": ForwardValues(),
+        "forward-beta": WeighsOnlyKl(
+            exercise="cardiac_vae_forward",
+            loss=forward_loss,
+            betas=(0, 4),
+            otherwise="loss = (segmentation_loss(logits, labels) + beta * kl_divergence(mu, "
+            "logvar)).mean(): beta multiplies the KL term only.",
+        ),
+        "forward-decodes-sample": DecodesSample(
+            exercise="cardiac_vae_forward",
+            setup=projection,
+            decode_mean=decode_mean,
+            output="the logits",
+            of_mean="The logits are the decode of mu: while training, decode z = "
+            "reparameterize(mu, logvar).",
+            repeated="Two passes gave the same logits: sample z afresh at every call.",
+        ),
+        "forward-gradients": LossGradients(
+            exercise="cardiac_vae_forward",
+            title="sends gradients to both encoder heads and to the decoder",
+            fixtures=seeded_cardiac_vae,
+            inputs=lambda bench: heart_maps(3, 8, bench.device),
+            parts=heads_and_decoder,
+            missing="No gradient reaches the {part}: do not detach mu, logvar, z or the logits, "
+            "and do not compute the loss under torch.no_grad().",
+        ),
+        "project-values": ProjectValues(),
+        "project-device": KeepsDevice(
+            exercise="project_segmentation",
+            title="keeps the maps' device (so it runs on a GPU too)",
+            inputs=projection_on,
+            shape=(2, 8, 8),
+            wrong_shape="The projection has shape {found}, expected (2, 8, 8).",
+            result="the projected maps",
+            subject="The projection",
+            dtype="torch.int64",
+            hidden=True,
+        ),
+    },
+    vae.TABLE,
+    beside=public.CHECKS,
+)
