@@ -12,7 +12,8 @@ commands name the zip's folder. It never holds
 ``autograder/``, ``source/`` or ``solutions/``: the bundle is assembled in a scratch folder,
 scanned by :func:`autograder.leaks.scan_student_facing`, and written only when clean.
 
-The file walker, the zip writer and the pins are shared with :mod:`autograder.gradescope`.
+The file walker, the zip writer, the pins and PyTorch's CPU-only index are shared with
+:mod:`autograder.gradescope`, which builds on this module.
 """
 
 import re
@@ -28,6 +29,7 @@ from autograder.leaks import COURSE_ROOT, scan_student_facing
 
 SKIPPED = {"__pycache__", ".ipynb_checkpoints", ".DS_Store"}
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed: the same inputs give the same zip, byte for byte
+TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # CPU-only wheels: ~210 MB resident, not ~640
 
 
 class BundleError(Exception):
@@ -101,13 +103,6 @@ def is_torch(pin: str) -> bool:
     return pin.split("==", 1)[0].strip().lower() in TORCH_PACKAGES
 
 
-def torch_index() -> str:
-    """PyTorch's CPU-only wheel index: the one the Gradescope image installs torch from."""
-    from autograder.gradescope import TORCH_INDEX  # here: gradescope imports this module
-
-    return TORCH_INDEX
-
-
 def release_folders(root: Path = COURSE_ROOT) -> list[Path]:
     """``release/<assignment>/`` folders that hold a notebook, in the course's order (MNIST
     first, as :data:`~autograder.assignments.ASSIGNMENTS` lists them; any other after, by name)."""
@@ -136,7 +131,7 @@ def student_requirements(pins: list[str]) -> str:
         "# Generated from the course's pyproject.toml ([project] dependencies, the same pins).\n"
         "# torch and torchvision come from PyTorch's CPU-only index; README.md says how to get\n"
         "# the CUDA build instead.\n"
-        f"--extra-index-url {torch_index()}\n" + "".join(f"{pin}\n" for pin in pins)
+        f"--extra-index-url {TORCH_INDEX}\n" + "".join(f"{pin}\n" for pin in pins)
     )
 
 
@@ -170,7 +165,7 @@ def student_environment(project: dict, pins: list[str]) -> str:
         f"  - python={python_version(project)}",
         "  - pip",
         "  - pip:",
-        f"      - --extra-index-url {torch_index()}",
+        f"      - --extra-index-url {TORCH_INDEX}",
         *(f"      - {pin}" for pin in pins),
         "      # the course library itself",
         "      - -e .",

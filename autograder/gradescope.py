@@ -29,6 +29,7 @@ from pathlib import Path
 
 from autograder.assignments import COURSE_ROOT, Assignment, UnknownAssignment, get_assignment
 from autograder.bundle import (
+    TORCH_INDEX,
     BundleError,
     package_files,
     pinned_dependencies,
@@ -36,7 +37,6 @@ from autograder.bundle import (
     write_zip,
 )
 
-TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # CPU-only wheels: ~210 MB resident, not ~640
 VENV = "/opt/aekit"
 
 

@@ -304,7 +304,7 @@ def test_an_empty_split_says_so(tmp_path):
 def test_without_a_root_the_loader_uses_acdc_env_else_writes_phantoms_once(
     tree, tmp_path, monkeypatch
 ):
-    from aekit.datasets import phantoms
+    from aekit.datasets.acdc import phantoms
 
     calls = []
 
