@@ -515,13 +515,17 @@ def _by_reason(reasons: dict[str, str]) -> str:
     return f"<table><tr><th>why</th><th>students</th><th>who</th></tr>{rows}</table>"
 
 
-def similarity_section(found: similarity.Similarity | None, without_code: int) -> str:
+def similarity_section(
+    found: similarity.Similarity | None, without_code: int, has_starter: bool
+) -> str:
     if found is None:
-        return _section(
-            "Similar submissions",
-            "<p>No student folder has an answers.json with code: nothing was compared.</p>",
-            "similar",
+        why = (
+            "No student folder has an answers.json with code"
+            if has_starter
+            else "The starter code was not given (without it an untouched notebook would match "
+            "every other)"
         )
+        return _section("Similar submissions", f"<p>{why}: nothing was compared.</p>", "similar")
     intro = (
         f"<p>Pairs whose own code (solution cells minus the starter, names, comments and layout "
         f"ignored) is at least {found.threshold:.0%} shared. A reason to open both notebooks, "
@@ -640,7 +644,9 @@ def _section(title: str, body: str, anchor: str) -> str:
     return f'<section id="{anchor}"><h2>{_escape(title)}</h2>{body}</section>'
 
 
-def page(assignment: str, data: ClassData, found: similarity.Similarity | None) -> str:
+def page(
+    assignment: str, data: ClassData, found: similarity.Similarity | None, has_starter: bool
+) -> str:
     students, rows = data.students, check_rows(data.students)
     maximum = autograded_max(students)
     graded = sum(student.graded for student in students)
@@ -650,7 +656,7 @@ def page(assignment: str, data: ClassData, found: similarity.Similarity | None) 
         exercises_section(exercise_rows(students)),
         mistakes_section(rows),
         students_section(students),
-        similarity_section(found, without_code),
+        similarity_section(found, without_code, has_starter),
         run_section(data),
     ]
     lede = (
@@ -710,9 +716,10 @@ def write_class_report(
     out = Path(out)
     data = read_class(out, assignment)
     codes = {s.name: s.code for s in data.students if s.graded and s.code is not None}
-    found = similarity.find_similar(codes, starter, threshold) if codes else None
+    # Without the starter every untouched notebook would look like every other: no comparison.
+    found = similarity.find_similar(codes, starter, threshold) if codes and starter else None
     html_path, csv_path = out / REPORT_HTML, out / REPORT_CSV
-    _write_whole(html_path, page(assignment, data, found))
+    _write_whole(html_path, page(assignment, data, found, bool(starter)))
     _write_whole(csv_path, report_csv(check_rows(data.students)))
     return html_path, csv_path
 

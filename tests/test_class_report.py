@@ -165,6 +165,12 @@ def test_in_a_large_class_the_canonical_solution_is_common_code_and_a_shared_one
     assert found.common > 0 and "student00" in found.too_little
 
 
+def test_without_the_starter_nothing_is_compared(graded, tmp_path):
+    shutil.copytree(graded, tmp_path / "out")
+    page = write_class_report(tmp_path / "out", MNIST, {})[0].read_text()
+    assert "The starter code was not given" in page
+
+
 def test_a_threshold_outside_zero_to_one_is_refused(starter):
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         similarity.find_similar({}, starter, threshold=80)
