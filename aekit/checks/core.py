@@ -74,7 +74,8 @@ class Check:
 
     @property
     def seed(self) -> int:
-        return zlib.crc32(self.name.encode()) % (2**31)
+        """The seed of the check's inputs: from its id, never from its title."""
+        return zlib.crc32(self.id.encode()) % (2**31)
 
     def probe(self, bench: "Bench") -> Observation:
         raise NotImplementedError
@@ -102,7 +103,7 @@ def identified(*tables: Mapping[str, Check], beside: Sequence[Check] = ()) -> li
                 raise ValueError(f"{check.name!r} and {taken[found].name!r} share the id {found!r}")
             if getattr(check, "id", found) != found:
                 raise ValueError(f"{check.name!r} has the id {check.id!r}, not {found!r}")
-            check.id = taken[found] = found
+            check.id, taken[found] = found, check
     return [check for table in tables for check in table.values()]
 
 
