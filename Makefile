@@ -15,7 +15,7 @@ help:
 	@echo "make test       the kit's tests (end-to-end ones in fast mode)"
 	@echo "make test-full  the same tests with the slow ones at full size"
 	@echo "make release    regenerate release/ and solutions/ from source/ with nbgrader"
-	@echo "make check      lint, and release/ + solutions/ equal a fresh generation, no leaks"
+	@echo "make check      lint, the course's notebooks and checks agree, release/ + solutions/ fresh, no leaks"
 	@echo "make notebooks  execute every source notebook top to bottom in fast mode"
 	@echo "make bench      the benchmarks quoted in the README"
 
@@ -57,6 +57,7 @@ release: setup
 check: setup
 	$(BIN)/ruff check aekit autograder tests benchmarks source
 	$(BIN)/ruff format --check aekit autograder tests benchmarks
+	$(BIN)/python -m autograder.course
 	$(BIN)/aekit release --check
 	$(BIN)/python -m autograder.leaks
 	@out=$$(mktemp -d) && $(BIN)/aekit bundle --out $$out/bundle.zip; status=$$?; rm -rf $$out; exit $$status

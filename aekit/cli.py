@@ -153,6 +153,7 @@ def _add_grade_command(commands) -> None:
     # the course's autograder package is, as every instructor command.
     limits = importlib.import_module("autograder.sandbox.limits").Limits
     assignments = _assignments()
+    threshold = importlib.import_module("autograder.similarity").THRESHOLD
 
     grade = commands.add_parser(
         "grade",
@@ -215,6 +216,14 @@ def _add_grade_command(commands) -> None:
         help="grade only shard K of N (a fixed slice of the students, for a job array); "
         "combine the shards' folders with 'aekit merge'",
     )
+    grade.add_argument(
+        "--similarity",
+        type=float,
+        default=threshold,
+        metavar="SHARE",
+        help="flag in the class report pairs of students whose own code is this similar "
+        f"(0 to 1, default {threshold:g}; a flag for a human to look at, never a penalty)",
+    )
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(handler=_grade)
 
@@ -233,7 +242,29 @@ def _add_merge_command(commands) -> None:
     )
     merge.add_argument("shards", nargs="+", metavar="SHARD_OUT", help="the shards' --out folders")
     merge.add_argument("--out", required=True, help="the folder for the whole class")
+    merge.add_argument(
+        "--source", help="the source notebook the shards were graded against (as aekit grade)"
+    )
     merge.set_defaults(handler=_instructor("shards"))
+
+
+def _add_canvas_command(commands) -> None:
+    canvas = commands.add_parser(
+        "canvas",
+        help="export OUT/grades.csv as a Canvas gradebook import (canvas.csv)",
+        description="Write the CSV Canvas imports (Grades > Import) from a graded OUT. With "
+        "--roster (Canvas's own gradebook export) every student is matched by login, SIS id "
+        "or Canvas id; a student without a final grade keeps what Canvas holds (never a 0).",
+    )
+    canvas.add_argument("out", metavar="OUT", help="the folder aekit grade wrote")
+    canvas.add_argument(
+        "--column",
+        required=True,
+        help="the assignment's column as Canvas names it, e.g. 'Autoencoders (4242)'",
+    )
+    canvas.add_argument("--roster", help="the gradebook CSV exported from Canvas (recommended)")
+    canvas.add_argument("--to", help="the file to write (default OUT/canvas.csv)")
+    canvas.set_defaults(handler=_instructor("lms"))
 
 
 def _add_release_command(commands) -> None:
@@ -265,6 +296,13 @@ def _add_course_commands(commands) -> None:
         "assignment", choices=assignments, metavar="ASSIGNMENT", help=_one_of(assignments)
     )
     gradescope.add_argument("--out", required=True, help="the zip to write, e.g. autograder.zip")
+    gradescope.add_argument(
+        "--hidden-checks",
+        choices=["visible", "after_due_date", "after_published", "hidden"],
+        default="after_due_date",
+        help="when students see the hidden checks' results and a total that counts them "
+        "(Gradescope's visibility; default after_due_date)",
+    )
     gradescope.set_defaults(handler=_instructor("gradescope"))
 
     bundle = commands.add_parser(
@@ -327,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_release_command(commands)
         _add_grade_command(commands)
         _add_merge_command(commands)
+        _add_canvas_command(commands)
         _add_course_commands(commands)
     return parser
 

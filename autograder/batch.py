@@ -23,7 +23,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 import aekit
-from autograder import loader, report, written
+from autograder import class_report, loader, report, similarity, written
 from autograder.assignments import COURSE_ROOT, Assignment
 from autograder.discovery import Submission, discover
 from autograder.engine import Grade, digest, failed_everywhere, grade_notebook
@@ -108,6 +108,7 @@ def grade_all(
     limits: Limits = Limits(),
     progress: bool = True,
     shard: tuple[int, int] = (1, 1),
+    similar: float = similarity.THRESHOLD,
 ) -> list[Row]:
     """Grade every submission under ``target`` (those of ``shard`` K of N) into ``out``;
     return the summary rows.
@@ -175,9 +176,9 @@ def grade_all(
         allow_zygote()
         bar.close()
         rows.sort(key=lambda row: row.student)
-        finish(out, assignment, rows)
         options = {"jobs": jobs, "device": device, "limits": asdict(limits)}
-        _write_run(out, assignment, rows, options, shard, time.perf_counter() - start)
+        run = _run_facts(assignment, rows, options, shard, time.perf_counter() - start)
+        finish(out, assignment, reference.notebook, run, rows, similar)
     return rows
 
 
@@ -193,20 +194,41 @@ def _shard_of(student: str, shards: int) -> int:
     return int(hashlib.sha256(student.encode()).hexdigest(), 16) % shards + 1
 
 
-def finish(out: Path, assignment: Assignment, rows: list[Row] = ()) -> None:
+def finish(
+    out: Path,
+    assignment: Assignment,
+    notebook: Path | None,
+    run: dict,
+    rows: list[Row] | tuple = (),
+    similar: float = similarity.THRESHOLD,
+) -> None:
     """What a batch writes from all of OUT once its students are graded (a merge of shards
-    writes the same): the reports of students whose written marks changed, grades.csv and the
-    written-answers sheet."""
+    writes the same): the reports of students whose written marks changed, grades.csv, the
+    written-answers sheet, run.json and the class report (``notebook``: the source or release
+    notebook, whose starter code the similarity of submissions leaves out)."""
     refresh_written(out, assignment)
     _write_grades(out, assignment, list(rows))
     with contextlib.suppress(OSError):
         written.write_sheet(out, assignment.questions)
+    _write_json(out / RUN, run)
+    start = time.perf_counter()
+    try:
+        starter = class_report.starter_code(notebook) if notebook else {}
+        class_report.write_class_report(out, assignment.name, starter, similar)
+    except (OSError, ValueError) as error:  # the grades stand; the report says what it could
+        print(f"aekit: the class report could not be written: {error}", file=sys.stderr)
+    _write_json(out / RUN, {**run, "report_seconds": round(time.perf_counter() - start, 3)})
 
 
-def _write_run(out, assignment, rows, options: dict, shard: tuple[int, int], seconds: float):
+def _write_json(path: Path, found: dict) -> None:
+    with contextlib.suppress(OSError):
+        report.write_whole(path, json.dumps(found, indent=2) + "\n")
+
+
+def _run_facts(assignment, rows, options: dict, shard: tuple[int, int], seconds: float) -> dict:
     kept = sum(row.status.startswith("kept") for row in rows)
     errors = sum(row.status.startswith(("grader error", "refused")) for row in rows)
-    run = {
+    return {
         "assignment": assignment.name,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": round(seconds, 3),
@@ -217,8 +239,6 @@ def _write_run(out, assignment, rows, options: dict, shard: tuple[int, int], sec
         "kept": kept,
         "errors": errors,
     }
-    with contextlib.suppress(OSError):
-        report.write_whole(out / RUN, json.dumps(run, indent=2) + "\n")
 
 
 def _written_part(submission: Submission, assignment: Assignment, folder: Path) -> Written:
@@ -396,6 +416,8 @@ def run(args) -> int:
         prepare_out(out, assignment.name)
         device = resolve_device(args.device)
         shard = parse_shard(args.shard)
+        if not 0 <= args.similarity <= 1:
+            raise ValueError(f"--similarity {args.similarity:g}: a share between 0 and 1")
         marks = (
             written.read_sheet(Path(args.written), out, assignment.questions)
             if args.written
@@ -423,6 +445,7 @@ def run(args) -> int:
             limits,
             progress=not args.quiet,
             shard=shard,
+            similar=args.similarity,
         )
     except KeyboardInterrupt:
         print(
@@ -436,6 +459,7 @@ def run(args) -> int:
     if fences:
         print(f"sandbox: {'; '.join(fences)}")
     print(written_summary(out, assignment))
+    print(f"class report: {out / class_report.REPORT_HTML} (and {class_report.REPORT_CSV})")
     print(
         f"graded on {device} in {elapsed_since(start)}; feedback in "
         f"{out}/<student>/feedback.html, grades in {out / 'grades.csv'}"

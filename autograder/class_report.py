@@ -201,6 +201,9 @@ def _run(path: Path) -> tuple[dict | None, str | None]:
 # --- statistics ---------------------------------------------------------------------------------
 
 
+NOT_IMPLEMENTED = "is not implemented yet"  # the message of an exercise left as the stub
+
+
 @dataclass
 class CheckRow:
     """One check over the graded students."""
@@ -218,6 +221,15 @@ class CheckRow:
     @property
     def share(self) -> float:
         return len(self.failed) / self.graded if self.graded else 0.0
+
+    @property
+    def mistakes(self) -> int:
+        """Failures of students who attempted the exercise (not the stub left as released)."""
+        return sum(
+            sum(wordings.values())
+            for shape, wordings in self.messages.items()
+            if NOT_IMPLEMENTED not in shape
+        )
 
     def groups(self) -> list[tuple[str, int, list[str]]]:
         """(commonest wording, count, students) per message shape, commonest first."""
@@ -267,9 +279,10 @@ def _failed(test: dict) -> bool:
 
 
 def ranked(rows: list[CheckRow]) -> list[CheckRow]:
-    """Most failed first; ties in notebook order."""
+    """Most failed by students who attempted the exercise first (the stub left as released is
+    no mistake), then most failed; ties in notebook order."""
     order = {row.name: index for index, row in enumerate(rows)}
-    return sorted(rows, key=lambda row: (-len(row.failed), order[row.name]))
+    return sorted(rows, key=lambda row: (-row.mistakes, -len(row.failed), order[row.name]))
 
 
 @dataclass(frozen=True)
@@ -453,9 +466,10 @@ def mistakes_section(rows: list[CheckRow]) -> str:
             "Failed checks", "<p>Every graded student passed every check.</p>", "mistakes"
         )
     intro = (
-        f"<p>{len(failed)} checks failed by at least one graded student, most failed first, with "
-        "the messages students read (messages that differ only in their numbers count as one; "
-        "<i>who</i> lists the students).</p>"
+        f"<p>{len(failed)} checks failed by at least one graded student, the commonest mistakes "
+        "first (an exercise left as released is no mistake: it counts after), with the messages "
+        "students read (messages that differ only in their numbers count as one; <i>who</i> "
+        "lists the students).</p>"
     )
     shown = "".join(map(_mistake, failed[:CHECKS_SHOWN]))
     rest = failed[CHECKS_SHOWN:]

@@ -201,9 +201,9 @@ def _exercise_problems(name: str, exercise: str, found: Outline, checks: list) -
     said, points = [], sum(check.points for check in checks)
     if abs(points - cell.points) > 1e-9:
         said.append(
-            f"grade cell {cell.grade_id} gives {cell.points:g} points, its checks {points:g}"
+            f"grade cell {cell.grade_id} gives {_points(cell.points)}, its checks {points:g}"
         )
-    label = f"({cell.points:g} point{'' if cell.points == 1 else 's'})"
+    label = f"({_points(cell.points)})"
     comment = re.search(r"\((\d+(?:\.\d+)?) points?\)", cell.source)
     if comment is None or comment.group(0) != label:
         said.append(f"grade cell {cell.grade_id} should say {label} in its first comment")
@@ -213,9 +213,18 @@ def _exercise_problems(name: str, exercise: str, found: Outline, checks: list) -
     return said
 
 
+def _points(points: float) -> str:
+    return f"{points:g} point{'' if points == 1 else 's'}"
+
+
 def main() -> int:
     """``python -m autograder.course``: print every problem of every assignment; 1 if any."""
-    found = [problem for name in names() for problem in problems(name)]
+    found = []
+    for name in names():
+        try:
+            found += problems(name)
+        except Exception as error:  # noqa: BLE001 - a broken check module is one problem
+            found.append(f"{name}: its checks cannot be imported: {type(error).__name__}: {error}")
     for problem in found:
         print(f"course: {problem}", file=sys.stderr)
     if not found:

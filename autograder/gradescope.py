@@ -36,17 +36,26 @@ from autograder.bundle import (
     read_project,
     write_zip,
 )
+from autograder.report import VISIBILITIES
 
 VENV = "/opt/aekit"
+# Students see the hidden checks' results, and a total that counts them, after the due date:
+# before it, a full score of the public checks would read as a full score.
+HIDDEN_CHECKS = "after_due_date"
 
 
-def members(assignment: Assignment, root: Path = COURSE_ROOT) -> dict[str, tuple[bytes, int]]:
+def members(
+    assignment: Assignment, root: Path = COURSE_ROOT, hidden_checks: str = HIDDEN_CHECKS
+) -> dict[str, tuple[bytes, int]]:
     """The zip's files: name -> (content, unix mode)."""
     notebook = root / "source" / assignment.name / f"{assignment.name}.ipynb"
     if not notebook.exists():
         raise BundleError(f"the source notebook {notebook} is missing")
     setup = SETUP_SH.replace("@VENV@", VENV).replace("@TORCH_INDEX@", TORCH_INDEX)
+    if hidden_checks not in VISIBILITIES:
+        raise BundleError(f"hidden checks' visibility {hidden_checks!r}: one of {VISIBILITIES}")
     run = RUN_AUTOGRADER.replace("@ASSIGNMENT@", assignment.name).replace("@VENV@", VENV)
+    run = run.replace("@HIDDEN_CHECKS@", hidden_checks)
     files = {
         "setup.sh": (setup.encode(), 0o755),
         "run_autograder": (run.encode(), 0o755),
@@ -74,11 +83,17 @@ def requirements(root: Path = COURSE_ROOT) -> str:
     )
 
 
-def build(assignment: Assignment, out: Path, check_reference: bool = True) -> Path:
-    """Write the zip for ``assignment`` to ``out``; first make sure its reference grades itself."""
+def build(
+    assignment: Assignment,
+    out: Path,
+    check_reference: bool = True,
+    hidden_checks: str = HIDDEN_CHECKS,
+) -> Path:
+    """Write the zip for ``assignment`` to ``out``; first make sure its reference grades itself.
+    ``hidden_checks``: when students see the hidden checks (Gradescope's visibility)."""
     if out.is_dir():
         raise BundleError(f"{out} is a folder; --out names the zip to write, e.g. {out}/grader.zip")
-    files = members(assignment)
+    files = members(assignment, hidden_checks=hidden_checks)
     if check_reference:
         from autograder.reference import ReferenceFailure, load_reference
 
@@ -94,7 +109,7 @@ def run(args) -> int:
     """``aekit gradescope``: 0 when the zip was written, 2 when it could not be."""
     out = Path(args.out)
     try:
-        build(get_assignment(args.assignment), out)
+        build(get_assignment(args.assignment), out, hidden_checks=args.hidden_checks)
     except (UnknownAssignment, BundleError) as error:
         print(f"aekit gradescope: {error}", file=sys.stderr)
         return 2
@@ -104,6 +119,7 @@ def run(args) -> int:
     print(f"Gradescope autograder for {args.assignment} written to {out}")
     print("upload it as the assignment's autograder (Ubuntu 22.04 base image); setup.sh installs")
     print(f"Python 3.11 and the pinned packages (CPU-only torch) into {VENV}")
+    print(f"students see the hidden checks: {args.hidden_checks.replace('_', ' ')}")
     return 0
 
 
@@ -172,6 +188,7 @@ mkdir -p "$ROOT/results"
 rm -f "$RESULTS"
 cd "$ROOT/source" &&
     PYTHONPATH="$ROOT/source" PYTHONDONTWRITEBYTECODE=1 MPLBACKEND=Agg \
+        AEKIT_HIDDEN_CHECKS="@HIDDEN_CHECKS@" \
         "$PYTHON" -m autograder.gradescope_run "@ASSIGNMENT@"
 status=$?
 if [ ! -s "$RESULTS" ]; then

@@ -22,6 +22,7 @@ import traceback
 from pathlib import Path
 
 ROOT_ENV = "AUTOGRADER_ROOT"
+HIDDEN_ENV = "AEKIT_HIDDEN_CHECKS"  # Gradescope visibility of the hidden checks (run_autograder)
 DEFAULT_ROOT = "/autograder"
 MEMORY_MB = 384  # new memory a sandboxed child may map; the grader and the zygote need the rest
 CHECK_SECONDS = 60.0  # per check: half a CPU runs about twice as slow as a laptop core
@@ -114,7 +115,15 @@ def grade(root: Path, name: str) -> dict:
     reference = load_reference(assignment)
     result = grade_notebook(notebook, reference, student_id(root, notebook), "cpu", limits())
     result.written = marked_on_gradescope(assignment)
-    return report.results_json(result)
+    return report.results_json(result, hidden_checks())
+
+
+def hidden_checks() -> str:
+    """The hidden checks' visibility on Gradescope (the bundle's setting, else visible)."""
+    from autograder.report import VISIBILITIES
+
+    chosen = os.environ.get(HIDDEN_ENV) or "visible"
+    return chosen if chosen in VISIBILITIES else "hidden"  # unknown: the safe side
 
 
 def marked_on_gradescope(assignment):
@@ -135,7 +144,7 @@ def not_graded(root: Path, assignment, problem: str) -> dict:
     grade.error = problem
     grade.results = failed_everywhere(assignment, problem)
     grade.written = marked_on_gradescope(assignment)
-    return report.results_json(grade)
+    return report.results_json(grade, hidden_checks())
 
 
 def failure(name: str, seconds: float) -> dict:

@@ -34,6 +34,7 @@ That covers statuses ``error: ...`` (an unreadable notebook), ``grader error: ..
 
 import csv
 import io
+import sys
 from pathlib import Path
 
 IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
@@ -321,3 +322,25 @@ def _float(value: str | None) -> float:
         return float(value) if value else 0.0
     except ValueError:
         return 0.0
+
+
+CANVAS_CSV = "canvas.csv"
+
+
+def run(args) -> int:
+    """``aekit canvas``: write OUT/canvas.csv from OUT/grades.csv; 2 when it cannot."""
+    out = Path(args.out)
+    try:
+        grades = read_grades(out / "grades.csv")
+        text, notes = canvas_csv(grades, args.column, Path(args.roster) if args.roster else None)
+        target = Path(args.to) if args.to else out / CANVAS_CSV
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(target)
+    except (ValueError, OSError) as error:
+        print(f"aekit canvas: {error}", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(f"canvas: {note}")
+    print(f"Canvas gradebook import: {target} (Grades > Import in Canvas)")
+    return 0

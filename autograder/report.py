@@ -19,8 +19,13 @@ from autograder.written import Written
 MESSAGE_CHARS = 600
 
 
-def results_json(grade: Grade) -> dict:
-    """The submission's results in Gradescope's autograder format."""
+VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")  # Gradescope's
+
+
+def results_json(grade: Grade, hidden_checks: str = "visible") -> dict:
+    """The submission's results in Gradescope's autograder format; ``hidden_checks`` is the
+    Gradescope visibility of the hidden checks (until then the summary leaves them out too, so
+    it shows no total that counts them)."""
     tests = []
     for number, result in enumerate(grade.results, start=1):
         tests.append(
@@ -31,7 +36,7 @@ def results_json(grade: Grade) -> dict:
                 "max_score": result.points,
                 "status": "passed" if result.passed else "failed",
                 "output": _cut(result.message),
-                "visibility": "visible",
+                "visibility": hidden_checks if result.hidden else "visible",
                 "extra_data": {
                     "exercise": result.exercise,
                     "check": result.name,
@@ -43,7 +48,7 @@ def results_json(grade: Grade) -> dict:
     return {
         "score": grade.score,
         "execution_time": round(grade.seconds, 3),
-        "output": summary_text(grade),
+        "output": summary_text(grade, hidden_shown=hidden_checks == "visible"),
         "output_format": "text",
         "visibility": "visible",
         "stdout_visibility": "hidden",
@@ -110,12 +115,20 @@ def _result_of(test: dict) -> CheckResult:
     )
 
 
-def summary_text(grade: Grade) -> str:
-    lines = [f"{grade.assignment}: {grade.score:g} / {grade.possible:g} points"]
+def summary_text(grade: Grade, hidden_shown: bool = True) -> str:
+    """The score, then one line per exercise (the public checks' only, while the hidden checks
+    are not shown), the written answers and the loading notes."""
+    if hidden_shown:
+        lines = [f"{grade.assignment}: {grade.score:g} / {grade.possible:g} points"]
+    else:
+        lines = [f"{grade.assignment}: public checks (the hidden checks' points come later)"]
     if grade.error:
         lines.append(grade.error)
-    for exercise, score in grade.exercise_scores().items():
-        points = sum(result.points for result in grade.results if result.exercise == exercise)
+    for exercise in dict.fromkeys(result.exercise for result in grade.results):
+        shown = [
+            r for r in grade.results if r.exercise == exercise and (hidden_shown or not r.hidden)
+        ]
+        score, points = sum(r.score for r in shown), sum(r.points for r in shown)
         lines.append(f"  {exercise}: {score:g} / {points:g}")
     if grade.written:
         lines.append(written_line(grade.written))

@@ -11,13 +11,12 @@ report. Marks already merged into OUT (``written.json``) are kept. A student gra
 shards, or shards of another assignment, are refused: nothing is written then.
 """
 
-import json
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from autograder import batch, written
+from autograder import batch, similarity, written
 from autograder.assignments import Assignment, get_assignment
 
 STUDENT_FILES = ("results.json", "feedback.html", written.ANSWERS, batch.GRADER_ERROR)
@@ -27,14 +26,21 @@ class MergeError(ValueError):
     """The shards cannot be merged; the message says why."""
 
 
-def merge(assignment: Assignment, shards: list[Path], out: Path) -> list[str]:
-    """Merge ``shards`` into ``out``; the students merged, sorted."""
+def merge(
+    assignment: Assignment,
+    shards: list[Path],
+    out: Path,
+    notebook: Path | None = None,
+    similar: float = similarity.THRESHOLD,
+) -> list[str]:
+    """Merge ``shards`` into ``out``; the students merged, sorted. ``notebook`` is the one
+    the shards were graded against (default: the assignment's source notebook)."""
+    notebook = notebook or assignment.notebook
     students = _students(assignment, shards, out)
     batch.prepare_out(out, assignment.name)
     for student, folder in sorted(students.items()):
         _copy_student(folder, out / student)
-    batch.finish(out, assignment)
-    _write_run(assignment, shards, out)
+    batch.finish(out, assignment, notebook, _run_facts(assignment, shards), similar=similar)
     return sorted(students)
 
 
@@ -75,9 +81,9 @@ def _copy_student(source: Path, target: Path) -> None:
             (target / name).unlink(missing_ok=True)  # e.g. a stale results.json of a grader error
 
 
-def _write_run(assignment: Assignment, shards: list[Path], out: Path) -> None:
+def _run_facts(assignment: Assignment, shards: list[Path]) -> dict:
     runs = [written.read_json(shard / batch.RUN) for shard in shards]
-    merged = {
+    return {
         "assignment": assignment.name,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": round(sum(run.get("seconds", 0.0) for run in runs), 3),
@@ -85,7 +91,6 @@ def _write_run(assignment: Assignment, shards: list[Path], out: Path) -> None:
         "fences": list(dict.fromkeys(fence for run in runs for fence in run.get("fences", []))),
         **{key: sum(run.get(key, 0) for run in runs) for key in ("graded", "kept", "errors")},
     }
-    (out / batch.RUN).write_text(json.dumps(merged, indent=2) + "\n")
 
 
 def run(args) -> int:
@@ -93,8 +98,9 @@ def run(args) -> int:
     try:
         assignment = get_assignment(args.assignment)
         out = Path(args.out)
-        students = merge(assignment, [Path(shard) for shard in args.shards], out)
-    except (MergeError, batch.OutputError) as error:
+        source = batch.reference_notebook(assignment, args.source)
+        students = merge(assignment, [Path(shard) for shard in args.shards], out, source)
+    except (MergeError, batch.OutputError, ValueError) as error:
         print(f"aekit merge: {error}", file=sys.stderr)
         return 2
     rows = [

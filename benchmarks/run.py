@@ -1,6 +1,6 @@
 """``make bench``: every benchmark of the kit, one after the other (machine quiet, please).
 
-.venv/bin/python -m benchmarks.run [mnist grading red_team agreement acdc cardiac]
+.venv/bin/python -m benchmarks.run [mnist grading classroom red_team agreement acdc cardiac]
 """
 
 import importlib
@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-ALL = ["mnist", "grading", "red_team", "agreement", "acdc", "cardiac"]
+ALL = ["mnist", "grading", "classroom", "red_team", "agreement", "acdc", "cardiac"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,12 +14,14 @@ from scenarios import MNIST, MNIST_SOLUTION, ROOT, stored_results
 
 from aekit.cli import main as aekit
 from autograder import batch
+from autograder.assignments import get_assignment
 from autograder.discovery import DiscoveryError, discover
 from autograder.sandbox import Limits
 
 SOLUTION = MNIST_SOLUTION
 RELEASE = ROOT / "release" / MNIST / f"{MNIST}.ipynb"
 CARDIAC = "cardiac_autoencoders"
+FULL = get_assignment(MNIST).max_score  # every check's points
 
 
 def place(folder: Path, student: str, notebook: Path = SOLUTION, name: str | None = None) -> Path:
@@ -47,7 +49,7 @@ def test_two_notebooks_grade_the_one_named_after_the_assignment_and_say_so(refer
     place(tmp_path / "in", "ada", RELEASE, "draft.ipynb")
     place(tmp_path / "in", "ada")
     rows = grade(reference, tmp_path / "in", tmp_path / "out")
-    assert rows["ada"].score == 21
+    assert rows["ada"].score == FULL
     assert "Graded mnist_autoencoders.ipynb" in stored(tmp_path / "out", "ada")["output"]
 
 
@@ -132,7 +134,7 @@ def test_grades_of_two_assignments_never_share_a_folder(reference, tmp_path, cap
     shutil.copy(ROOT / "release" / CARDIAC / f"{CARDIAC}.ipynb", cardiac / "ada" / CARDIAC)
     assert aekit(["grade", CARDIAC, str(cardiac), "--out", str(tmp_path / "out")]) == 2
     assert "holds grades of mnist_autoencoders" in capsys.readouterr().err
-    assert stored(tmp_path / "out", "ada")["score"] == 21
+    assert stored(tmp_path / "out", "ada")["score"] == FULL
 
 
 def test_notebooks_graded_one_by_one_add_up_in_grades_csv(reference, tmp_path):
@@ -205,7 +207,7 @@ def test_an_interrupted_batch_stores_no_grade_for_what_it_cut_and_the_rerun_grad
     assert rerun.returncode == 0
     assert "kept" in rerun.stdout.splitlines()[1]  # ada
     bea = json.loads((tmp_path / "out" / "bea" / "results.json").read_text())
-    assert bea["score"] == 21
+    assert bea["score"] == FULL
 
 
 def test_grading_uses_the_source_notebook_of_the_course_it_runs_in(tmp_path):
@@ -219,7 +221,7 @@ def test_grading_uses_the_source_notebook_of_the_course_it_runs_in(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert f"reference: {course / 'source' / MNIST / f'{MNIST}.ipynb'}" in done.stderr
-    assert json.loads((course / "graded" / "ada" / "results.json").read_text())["score"] == 21
+    assert json.loads((course / "graded" / "ada" / "results.json").read_text())["score"] == FULL
 
 
 def test_a_source_option_that_names_no_notebook_is_refused(tmp_path, capsys):

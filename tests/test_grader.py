@@ -52,6 +52,8 @@ GRADESCOPE_SCHEMA = {
                     "visibility": {
                         "enum": ["hidden", "after_due_date", "after_published", "visible"]
                     },
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "extra_data": {"type": "object"},
                 },
                 "additionalProperties": False,
             },
@@ -134,7 +136,7 @@ def test_grades_csv_has_one_row_per_student(graded):
         line.startswith("unreadable,0,25,0,0,0,error: The submission could not be read")
         for line in lines
     )
-    assert any(line.startswith("no-notebook,0,21,error: No notebook") for line in lines)
+    assert any(line.startswith("no-notebook,0,25,0,0,0,error: No notebook") for line in lines)
 
 
 def test_failed_checks_teach(graded):
@@ -190,7 +192,9 @@ def test_grading_is_deterministic_whatever_the_worker_count(graded, reference, t
 
 def test_the_source_notebook_gets_full_marks(reference, tmp_path):
     rows = grade_all(ASSIGNMENT.notebook, tmp_path, reference, progress=False)
-    assert [(row.score, row.max_score) for row in rows] == [(21.0, 25.0)]  # + 4 written
+    assert [(row.score, row.max_score) for row in rows] == [
+        (ASSIGNMENT.max_score, ASSIGNMENT.total_points)
+    ]
 
 
 def test_discovery_accepts_both_layouts_and_loose_notebooks(tmp_path):
@@ -212,7 +216,7 @@ def test_cli_grades_one_notebook_then_resumes_then_forces(tmp_path, capsys):
     out = tmp_path / "out"
     assert aekit(["grade", MNIST, str(notebook), "--out", str(out), "--quiet"]) == 0
     assert "alice" in capsys.readouterr().out
-    assert json.loads((out / "alice" / "results.json").read_text())["score"] == 21
+    assert json.loads((out / "alice" / "results.json").read_text())["score"] == ASSIGNMENT.max_score
     assert aekit(["grade", MNIST, str(notebook), "--out", str(out), "--quiet"]) == 0
     assert "kept" in capsys.readouterr().out
     assert aekit(["grade", MNIST, str(notebook), "--out", str(out), "--quiet", "--force"]) == 0

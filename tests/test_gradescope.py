@@ -27,7 +27,7 @@ from autograder.gradescope import build
 
 ASSIGNMENT = "mnist_autoencoders"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
-MAX_SCORE = 21.0
+MAX_SCORE = get_assignment(ASSIGNMENT).max_score  # the checks' points (written: by hand)
 VISIBILITY = {"enum": ["hidden", "after_due_date", "after_published", "visible"]}
 FORMAT = {"enum": ["text", "html", "simple_format", "md", "ansi"]}
 
@@ -342,3 +342,26 @@ def test_a_submission_that_reads_the_solutions_gets_them_only_where_the_sandbox_
     submit(root, with_cell(committed("release"), stealing))
     results, _ = run_autograder(root)
     assert results["score"] == expected, results["output"]
+
+
+@pytest.mark.slow
+def test_hidden_checks_show_after_the_due_date_with_no_total_that_counts_them(root):
+    submit(root, committed("solutions"))
+    results, _ = run_autograder(root)
+    hidden = [test for test in results["tests"] if test["extra_data"]["hidden"]]
+    public = [test for test in results["tests"] if not test["extra_data"]["hidden"]]
+    assert hidden and {test["visibility"] for test in hidden} == {"after_due_date"}
+    assert public and {test["visibility"] for test in public} == {"visible"}
+    assert f"{MAX_SCORE:g} / " not in results["output"]  # the summary counts public checks only
+    assert "written answers: 4 points, marked by hand on Gradescope" in results["output"]
+
+
+def test_the_hidden_checks_visibility_is_the_bundles_choice(tmp_path, capsys):
+    bundle = tmp_path / "visible.zip"
+    command = ["gradescope", ASSIGNMENT, "--out", str(bundle), "--hidden-checks", "visible"]
+    assert aekit(command) == 0
+    with zipfile.ZipFile(bundle) as archive:
+        assert 'AEKIT_HIDDEN_CHECKS="visible"' in archive.read("run_autograder").decode()
+    with pytest.raises(SystemExit):
+        aekit(["gradescope", ASSIGNMENT, "--out", str(bundle), "--hidden-checks", "later"])
+    assert "invalid choice: 'later'" in capsys.readouterr().err

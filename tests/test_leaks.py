@@ -254,13 +254,18 @@ def test_feedback_from_grading_holds_no_secret(tmp_path):
     out = tmp_path / "graded"
     rows = grade_all(submitted, out, reference, jobs=2, limits=Limits(check_seconds=10.0))
     scores = {row.student: row.score for row in rows}
-    assert scores["solution"] == 21 and scores["untouched"] == 0
-    assert all(0 < scores[name] < 21 for name in MUTATIONS)
+    assert scores["solution"] == get_assignment(ASSIGNMENT).max_score and scores["untouched"] == 0
+    assert all(0 < scores[name] < get_assignment(ASSIGNMENT).max_score for name in MUTATIONS)
     results = json.loads((out / "kl-wrong-sign" / "results.json").read_text())
     failed = [test for test in results["tests"] if test["status"] == "failed"]
     assert failed and all(test["name"].startswith("kl_divergence: ") for test in failed)
     assert all(test["output"] for test in failed)  # each failure explained, in the scanned files
-    assert leaks.scan_student_facing([out]) == []
+    # What students get back: their feedback and results. OUT's own files are the teaching
+    # team's (the written-answers sheet holds the model answers by design).
+    returned = sorted(out.glob("*/feedback.html")) + sorted(out.glob("*/results.json"))
+    assert len(returned) == 2 * len(notebooks)
+    assert leaks.scan_student_facing(returned) == []
+    assert "model_answer" in (out / "written.csv").read_text().splitlines()[0]
 
 
 def kl_line() -> str:

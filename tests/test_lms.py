@@ -153,3 +153,18 @@ def test_grades_csv_is_read_by_name_and_pending_written_points_hold_a_grade_back
     old = tmp_path / "old.csv"
     old.write_text("student_id,score,max_score,status\nada,21,21,graded\n")
     assert read_grades(old) == [("ada", 21.0, 21.0, "graded")]
+
+
+def test_the_canvas_command_writes_the_import_beside_the_grades(tmp_path, capsys):
+    from aekit.cli import main as aekit
+
+    (tmp_path / "grades.csv").write_text(
+        "student_id,score,max_score,autograded,written,written_pending,status\n"
+        "ada,25,25,21,4,0,graded\nbea,21,25,21,0,4,graded\n"
+    )
+    assert aekit(["canvas", str(tmp_path), "--column", "Autoencoders (4242)"]) == 0
+    lines = (tmp_path / "canvas.csv").read_text().splitlines()
+    assert lines[0].endswith(",Autoencoders (4242)") and lines[2] == "ada,,,ada,,25"
+    assert "bea" in capsys.readouterr().out and len(lines) == 3  # pending: left out, said
+    assert aekit(["canvas", str(tmp_path / "nowhere"), "--column", "A (1)"]) == 2
+    assert "cannot read" in capsys.readouterr().err

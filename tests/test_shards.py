@@ -64,7 +64,7 @@ def test_the_merged_shards_equal_one_run(classroom, capsys):
     assert aekit([*command, "--out", str(merged)]) == 0
     assert "10 students from 3 shards merged" in capsys.readouterr().out
     one = classroom / "one"
-    for name in ("grades.csv", written.SHEET):
+    for name in ("grades.csv", written.SHEET, "report.csv"):
         assert (merged / name).read_text() == (one / name).read_text(), name
     for results in sorted(one.glob("*/results.json")):
         twin = merged / results.parent.name / "results.json"
