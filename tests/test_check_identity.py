@@ -1,12 +1,13 @@
-"""A check's identity is its id, not its title: ids are unique and well formed, and rewording
-a title changes nothing a check draws or observes."""
+"""A check's identity is its id, not its title: ids are unique and well formed, rewording a
+title changes nothing a check draws or observes, and nothing else does either (the notebook's
+random state, the luck of a seed)."""
 
 import copy
 
 import pytest
 import torch
 
-from aekit.checks.core import CHECK_ID, Bench, Check, identified, run_probe
+from aekit.checks.core import CHECK_ID, Bench, Check, identified, run_in_process, run_probe
 from autograder.assignments import ASSIGNMENTS, get_assignment
 from autograder.loader import read_cells
 from autograder.reference import load_quietly
@@ -78,3 +79,42 @@ def test_rewording_a_title_changes_no_input_of_any_check(name):
             seen.append(run_probe(version, solution))
         assert seen[0][0] == "observed", (check.name, seen[0])
         assert observations_equal(*seen), check.name
+
+
+@pytest.mark.parametrize("name", list(ASSIGNMENTS))
+def test_no_probe_depends_on_the_random_state_the_notebook_left(name):
+    assignment = get_assignment(name)
+    solution = load_quietly(read_cells(assignment.notebook))
+    for check in assignment.checks:
+        seen = []
+        for state in (0, 6):
+            torch.manual_seed(state)
+            seen.append(run_probe(check, solution))
+        assert observations_equal(*seen), check.name
+
+
+RELU_AFTER_FC = """
+class WithRelu(ConvDecoder):
+    def forward(self, z):
+        return self.head(self.blocks(torch.relu(self.fc(z)).reshape(len(z), *self.start_shape)))
+ConvDecoder = WithRelu
+"""
+
+
+def test_the_decoder_checks_hold_whatever_their_seed():
+    """With PyTorch's default initialisation a deep decoder's output is little more than its
+    last biases: for about one seed in sixteen the solution's logits were all ≥ 0 (a fail) and
+    a ReLU after fc vanished under the tolerance (a pass). Seeded weights keep the signal."""
+    assignment = get_assignment("cardiac_autoencoders")
+    solution = load_quietly(read_cells(assignment.notebook))
+    mutant = dict(solution)
+    exec(RELU_AFTER_FC, mutant)  # noqa: S102 - test code written here
+    checks = {check.id: check for check in assignment.checks}
+    for salt in range(40):
+        outputs, composition = (
+            copy.copy(checks[found]) for found in ("decoder-outputs", "decoder-composition")
+        )
+        for check in (outputs, composition):
+            check.id = f"{check.id}-{salt}"
+        assert run_in_process([outputs], solution)[0].verdict.passed, salt
+        assert not run_in_process([composition], mutant)[0].verdict.passed, salt

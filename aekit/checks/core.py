@@ -207,8 +207,13 @@ def run_probe(check: Check, namespace: Mapping[str, Any], device="cpu") -> Outco
 
 
 def probe_outcome(check: Check, bench: "Bench") -> Outcome:
-    """Run ``check.probe`` with ``bench`` (whose namespace may live in another process)."""
+    """Run ``check.probe`` with ``bench`` (whose namespace may live in another process).
+
+    Torch's global generator is seeded first: the randomness of the student's code (a model's
+    initial weights) is then the check's own, not whatever the notebook ran before.
+    """
     try:
+        bench.reseed()
         return "observed", plain(check.probe(bench))
     except Missing as error:
         return "error", {"kind": "missing", "type": "NameError", "message": str(error)}
