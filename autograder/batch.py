@@ -226,8 +226,11 @@ def _write_json(path: Path, found: dict) -> None:
 
 
 def _run_facts(assignment, rows, options: dict, shard: tuple[int, int], seconds: float) -> dict:
+    """run.json: the run's options and fences, and how many students it graded, kept (graded
+    before), found ungradable (``error: ...``) and failed on (grader error, refused)."""
     kept = sum(row.status.startswith("kept") for row in rows)
     errors = sum(row.status.startswith(("grader error", "refused")) for row in rows)
+    ungradable = sum(row.status.startswith("error") for row in rows)
     return {
         "assignment": assignment.name,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -235,9 +238,10 @@ def _run_facts(assignment, rows, options: dict, shard: tuple[int, int], seconds:
         **options,
         "shard": f"{shard[0]}/{shard[1]}",
         "fences": list(dict.fromkeys(fence for row in rows for fence in row.fences)),
-        "graded": len(rows) - kept - errors,
+        "graded": len(rows) - kept - errors - ungradable,
         "kept": kept,
-        "errors": errors,
+        "ungradable": ungradable,
+        "grader_errors": errors,
     }
 
 

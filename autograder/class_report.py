@@ -520,8 +520,8 @@ def students_section(students: list[Student]) -> str:
 def _by_reason(reasons: dict[str, str]) -> str:
     """A table of reasons, each with its students, the commonest first."""
     grouped: dict[str, list[str]] = {}
-    for name, reason in reasons.items():
-        grouped.setdefault(reason, []).append(name)
+    for name, reason in reasons.items():  # "no notebook in ada/": one reason for all students
+        grouped.setdefault(reason.replace(name, "<student>"), []).append(name)
     rows = "".join(
         f"<tr><td>{_escape(reason)}</td><td>{len(names)}</td><td>{_names(names)}</td></tr>"
         for reason, names in sorted(grouped.items(), key=lambda item: -len(item[1]))
@@ -550,7 +550,7 @@ def similarity_section(
         + (f"; {found.common} fingerprints of common code ignored" if found.common else "")
         + ".</p>"
     )
-    if len(found.compared) <= similarity.COMMON:
+    if found.compared and not found.common:  # a small class: nothing counts as common
         intro += (
             f"<p>With {len(found.compared)} students compared, no code is common enough to be "
             "ignored: two complete, correct notebooks may well match.</p>"
@@ -581,7 +581,17 @@ def run_section(data: ClassData) -> str:
 
 
 def _run_facts(run: dict) -> str:
-    keys = ("finished", "seconds", "jobs", "device", "shard", "graded", "kept", "errors")
+    keys = (
+        "finished",
+        "seconds",
+        "jobs",
+        "device",
+        "shard",
+        "graded",
+        "kept",
+        "ungradable",
+        "grader_errors",
+    )
     cells = "".join(
         f"<tr><th>{_escape(key)}</th><td>{_escape(run[key])}</td></tr>"
         for key in keys

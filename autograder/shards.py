@@ -89,7 +89,10 @@ def _run_facts(assignment: Assignment, shards: list[Path]) -> dict:
         "seconds": round(sum(run.get("seconds", 0.0) for run in runs), 3),
         "shards": [{"folder": str(shard), **run} for shard, run in zip(shards, runs, strict=True)],
         "fences": list(dict.fromkeys(fence for run in runs for fence in run.get("fences", []))),
-        **{key: sum(run.get(key, 0) for run in runs) for key in ("graded", "kept", "errors")},
+        **{
+            key: sum(run.get(key, 0) for run in runs)
+            for key in ("graded", "kept", "ungradable", "grader_errors")
+        },
     }
 
 

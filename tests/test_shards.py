@@ -75,7 +75,7 @@ def test_the_merged_shards_equal_one_run(classroom, capsys):
     run = json.loads((merged / batch.RUN).read_text())
     assert [shard["shard"] for shard in run["shards"]] == ["1/3", "2/3", "3/3"]
     whole = json.loads((one / batch.RUN).read_text())
-    assert (run["graded"], run["errors"]) == (whole["graded"], whole["errors"])
+    assert (run["graded"], run["grader_errors"]) == (whole["graded"], whole["grader_errors"])
 
 
 def test_a_merge_keeps_the_marks_already_merged_into_out(classroom, tmp_path):
