@@ -51,9 +51,13 @@ def run(args) -> int:
         )
         print(summary_table(rows))
         print(f"   feedback: {out}/<student>/feedback.html   grades: {out / 'grades.csv'}")
-    chloe = course / "graded" / names[0] / "chloe" / "feedback.html"
+        print(
+            f"   class report: {out / 'report.html'}   written answers to mark: {out / 'written.csv'}"
+        )
+    graded = course / "graded" / names[0]
     print(
-        f"\nOpen {chloe} to see what a student reads. Done in {time.perf_counter() - start:.0f} s."
+        f"\nOpen {graded / 'chloe' / 'feedback.html'} to see what a student reads, and "
+        f"{graded / 'report.html'} for the class. Done in {time.perf_counter() - start:.0f} s."
     )
     print(
         "Next: `aekit grade ASSIGNMENT submitted/ --out graded/` on a real class; see the README."
