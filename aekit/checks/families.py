@@ -83,10 +83,6 @@ def device_verdict(report: dict, what: str, dtype: str | None = None) -> Verdict
     return PASS
 
 
-def the_exercise(bench: Bench) -> Callable:
-    return bench.get()
-
-
 @family
 class KeepsDevice(Check):
     """The exercise, run on the meta device (where a tensor made on the CPU shows), gives a
@@ -99,13 +95,13 @@ class KeepsDevice(Check):
     result: str  # what the result is called in a Mismatch: "the one-hot maps"
     subject: str  # ... and in the verdict: "The one-hot tensor"
     dtype: str | None = None
-    call: Callable[[Bench], Callable] = the_exercise  # what runs on the inputs
+    call: Callable | None = None  # what runs on the inputs (default: the exercise)
     title: str = "runs on whatever device its input is on"
     hidden: bool = False
 
     def probe(self, bench: Bench) -> dict:
-        inputs = self.inputs
-        return run_on_meta(self.call(bench), lambda device: inputs(bench, device), self.result)
+        function, inputs = self.call or bench.get(), self.inputs
+        return run_on_meta(function, lambda device: inputs(bench, device), self.result)
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
         if seen["shape"] != list(self.shape):

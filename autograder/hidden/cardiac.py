@@ -131,14 +131,28 @@ def built_on(built: str, input_shape: tuple[int, ...], *arguments, **keywords) -
     return inputs
 
 
-def module_forward(bench: Bench) -> Callable:
-    """What a device check of a module factory runs: the module on the input."""
-    return lambda model, x: model(x)
+def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """What the device check of a module factory runs: the module on the input."""
+    return model(x)
 
 
-def first_output(bench: Bench) -> Callable:
-    """What the encoder's device check runs: the encoder on the input, keeping mu."""
-    return lambda model, x: pair(model(x), "ConvVAEEncoder.forward")[0]
+def on_device(**fields) -> KeepsDevice:
+    """A hidden :class:`KeepsDevice` check."""
+    return KeepsDevice(hidden=True, **fields)
+
+
+def block_on_device(exercise: str, channels: tuple[int, int], before: tuple, after: tuple):
+    """The device check of ``exercise(*channels)``, which maps ``before`` to ``after``."""
+    built = f"{exercise}{channels}"
+    return on_device(
+        exercise=exercise,
+        call=forward,
+        inputs=built_on(built, before, *channels),
+        shape=after,
+        wrong_shape=f"{before} became {{found}}, expected {after}.",
+        result=built,
+        subject="The block's output",
+    )
 
 
 # --- ConvVAEEncoder -------------------------------------------------------------------------
@@ -622,7 +636,7 @@ def forward_loss(bench: Bench, beta: int) -> torch.Tensor:
 CHECKS: list[Check] = identified(
     {
         "onehot-other-classes": OnehotOtherClasses(),
-        "onehot-device": KeepsDevice(
+        "onehot-device": on_device(
             exercise="to_onehot",
             title="keeps the labels' device (so it runs on a GPU too)",
             inputs=labels_of_zeros,
@@ -632,7 +646,6 @@ CHECKS: list[Check] = identified(
             result="the one-hot maps",
             subject="The one-hot tensor",
             dtype="torch.float32",
-            hidden=True,
         ),
         "down-values": BlockValues(
             exercise="downsampling_block",
@@ -641,16 +654,7 @@ CHECKS: list[Check] = identified(
             size=8,
             order="Conv2d (stride 2) → ReLU → Conv2d → ReLU",
         ),
-        "down-device": KeepsDevice(
-            exercise="downsampling_block",
-            call=module_forward,
-            inputs=built_on("downsampling_block(2, 3)", (1, 2, 8, 8), 2, 3),
-            shape=(1, 3, 4, 4),
-            wrong_shape="(1, 2, 8, 8) became {found}, expected (1, 3, 4, 4).",
-            result="downsampling_block(2, 3)",
-            subject="The block's output",
-            hidden=True,
-        ),
+        "down-device": block_on_device("downsampling_block", (2, 3), (1, 2, 8, 8), (1, 3, 4, 4)),
         "up-values": BlockValues(
             exercise="upsampling_block",
             title="computes ConvTranspose → ReLU → Conv → ReLU, as the reference does (float64)",
@@ -658,16 +662,7 @@ CHECKS: list[Check] = identified(
             size=4,
             order="ConvTranspose2d → ReLU → Conv2d → ReLU",
         ),
-        "up-device": KeepsDevice(
-            exercise="upsampling_block",
-            call=module_forward,
-            inputs=built_on("upsampling_block(3, 2)", (1, 3, 4, 4), 3, 2),
-            shape=(1, 2, 8, 8),
-            wrong_shape="(1, 3, 4, 4) became {found}, expected (1, 2, 8, 8).",
-            result="upsampling_block(3, 2)",
-            subject="The block's output",
-            hidden=True,
-        ),
+        "up-device": block_on_device("upsampling_block", (3, 2), (1, 3, 4, 4), (1, 2, 8, 8)),
         "encoder-defaults": DefaultSize(
             exercise="ConvVAEEncoder",
             title="has the contract's size by default (channels 16 → 128, 128 × 128 maps, latent 32)",
@@ -691,15 +686,14 @@ CHECKS: list[Check] = identified(
             missing="{part} sends no gradient into `features`: compute both heads from "
             "self.features(x).",
         ),
-        "encoder-device": KeepsDevice(
+        "encoder-device": on_device(
             exercise="ConvVAEEncoder",
-            call=first_output,
+            call=lambda model, x: pair(model(x), "ConvVAEEncoder.forward")[0],
             inputs=built_on("ConvVAEEncoder", (2, 3, 16, 16), **OTHER_ENCODER),
             shape=(2, 5),
             wrong_shape="mu has shape {found}, expected (2, 5).",
             result="mu",
             subject="mu",
-            hidden=True,
         ),
         "decoder-composition": DecoderComposition(),
         "decoder-defaults": DefaultSize(
@@ -715,15 +709,14 @@ CHECKS: list[Check] = identified(
             "four upsampling_blocks (128 → 64 → 32 → 16 → 16) and the head, nothing else.",
         ),
         "decoder-values": DecoderValues(),
-        "decoder-device": KeepsDevice(
+        "decoder-device": on_device(
             exercise="ConvDecoder",
-            call=module_forward,
+            call=forward,
             inputs=built_on("ConvDecoder", (2, 5), **OTHER_DECODER),
             shape=(2, 3, 16, 16),
             wrong_shape="The logits have shape {found}, expected (2, 3, 16, 16).",
             result="the logits",
             subject="The logits",
-            hidden=True,
         ),
         "ce-values": MatchesReference(
             exercise="segmentation_loss",
@@ -750,7 +743,7 @@ CHECKS: list[Check] = identified(
             what="With num_classes = 6 on 5 × 7 maps the Dice",
             num_classes=6,
         ),
-        "dice-device": KeepsDevice(
+        "dice-device": on_device(
             exercise="dice_score",
             title="keeps the maps' device (so it runs on a GPU too)",
             inputs=zero_and_one_maps,
@@ -758,7 +751,6 @@ CHECKS: list[Check] = identified(
             wrong_shape="The Dice has shape {found}, expected (2, 3).",
             result="the Dice",
             subject="The Dice",
-            hidden=True,
         ),
         "forward-values": ForwardValues(),
         "forward-beta": WeighsOnlyKl(
@@ -787,7 +779,7 @@ CHECKS: list[Check] = identified(
             "and do not compute the loss under torch.no_grad().",
         ),
         "project-values": ProjectValues(),
-        "project-device": KeepsDevice(
+        "project-device": on_device(
             exercise="project_segmentation",
             title="keeps the maps' device (so it runs on a GPU too)",
             inputs=projection_on,
@@ -796,7 +788,6 @@ CHECKS: list[Check] = identified(
             result="the projected maps",
             subject="The projection",
             dtype="torch.int64",
-            hidden=True,
         ),
     },
     vae.TABLE,
