@@ -22,6 +22,7 @@ from aekit.checks import vae
 from aekit.checks.compare import PASS, Verdict, expect_close, expect_shape, fail
 from aekit.checks.core import Bench, Check, Mismatch, identified, module, pair, tensor
 from aekit.checks.families import KnownValue, PerSample, TwoHeads, family
+from aekit.checks.fixtures import TwoHeadEncoder
 
 LN4 = math.log(4.0)
 CONVOLUTIONS = (nn.Conv2d, nn.ConvTranspose2d)
@@ -150,7 +151,7 @@ def heart_maps(count: int, size: int, device) -> torch.Tensor:
     return maps.to(device)
 
 
-class OneHotEncoder(nn.Module):
+class OneHotEncoder(TwoHeadEncoder):
     """A tiny VAE encoder for one-hot maps: flatten → Linear → ReLU → mu and logvar heads.
 
     It refuses anything but a float (N, classes, size, size) tensor, so a forward pass that
@@ -158,13 +159,8 @@ class OneHotEncoder(nn.Module):
     """
 
     def __init__(self, classes: int, size: int, latent_dim: int, hidden: int = 12):
-        super().__init__()
+        super().__init__(classes * size * size, hidden, latent_dim)
         self.classes, self.size = classes, size
-        self.trunk = nn.Sequential(
-            nn.Flatten(), nn.Linear(classes * size * size, hidden), nn.ReLU()
-        )
-        self.mu_head = nn.Linear(hidden, latent_dim)
-        self.logvar_head = nn.Linear(hidden, latent_dim)
         self.received: list = []
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,8 +177,7 @@ class OneHotEncoder(nn.Module):
                 "to_onehot(labels), which is float32."
             )
         self.received.append([list(x.shape), str(x.dtype)])
-        hidden = self.trunk(x.to(self.mu_head.weight.dtype))
-        return self.mu_head(hidden), self.logvar_head(hidden)
+        return super().forward(x.flatten(1).to(self.mu_head.weight.dtype))
 
 
 class LogitDecoder(nn.Module):
@@ -490,11 +485,6 @@ class DecoderOutputs(Check):
 # --- segmentation_loss ----------------------------------------------------------------------
 
 
-def logits_and_labels(bench: Bench) -> tuple:
-    logits = bench.randn(3, 4, 6, 5)
-    return logits, label_maps(bench, 3, 6, 5)
-
-
 def equal_logits(bench: Bench) -> tuple:
     logits = torch.zeros(2, 4, 6, 5, device=bench.device)
     return logits, label_maps(bench, 2, 6, 5)
@@ -780,7 +770,7 @@ CHECKS: list[Check] = identified(
         "decoder-outputs": DecoderOutputs(),
         "ce-per-sample": PerSample(
             exercise="segmentation_loss",
-            inputs=logits_and_labels,
+            inputs=lambda bench: (bench.randn(3, 4, 6, 5), label_maps(bench, 3, 6, 5)),
             count=3,
             what="For 3 maps the loss",
         ),

@@ -614,10 +614,6 @@ class ProjectValues(ReferenceCheck):
         )
 
 
-def labels_of_zeros(bench: Bench, device: torch.device) -> tuple:
-    return (torch.zeros(2, 5, 5, dtype=torch.int64, device=device),)
-
-
 def zero_and_one_maps(bench: Bench, device: torch.device) -> tuple:
     zeros = torch.zeros(2, 6, 6, dtype=torch.int64, device=device)
     return zeros, torch.ones(2, 6, 6, dtype=torch.int64, device=device)
@@ -629,17 +625,13 @@ def projection_on(bench: Bench, device: torch.device) -> tuple:
     return encoder.to(device), decoder.to(device), labels
 
 
-def forward_loss(bench: Bench, beta: int) -> torch.Tensor:
-    return forward_pass(bench, beta)["loss"]
-
-
 CHECKS: list[Check] = identified(
     {
         "onehot-other-classes": OnehotOtherClasses(),
         "onehot-device": on_device(
             exercise="to_onehot",
             title="keeps the labels' device (so it runs on a GPU too)",
-            inputs=labels_of_zeros,
+            inputs=lambda bench, device: (torch.zeros(2, 5, 5, dtype=torch.int64, device=device),),
             shape=(2, 4, 5, 5),
             wrong_shape="For (2, 5, 5) labels of zeros the shape is {found}, expected "
             "(2, 4, 5, 5): the number of channels is num_classes, whatever labels are present.",
@@ -755,7 +747,7 @@ CHECKS: list[Check] = identified(
         "forward-values": ForwardValues(),
         "forward-beta": WeighsOnlyKl(
             exercise="cardiac_vae_forward",
-            loss=forward_loss,
+            loss=lambda bench, beta: forward_pass(bench, beta)["loss"],
             betas=(0, 4),
             otherwise="loss = (segmentation_loss(logits, labels) + beta * kl_divergence(mu, "
             "logvar)).mean(): beta multiplies the KL term only.",
