@@ -26,7 +26,16 @@ from autograder.gradescope import TORCH_INDEX
 ASSIGNMENT = "mnist_autoencoders"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 ZIP_NAME = "autoencoders.zip"  # not "course.zip": the README must follow the zip's own name
-INSTRUCTOR_COMMANDS = {"release", "grade", "gradescope", "bundle", "demo", "run-notebooks"}
+INSTRUCTOR_COMMANDS = {
+    "release",
+    "grade",
+    "gradescope",
+    "bundle",
+    "demo",
+    "run-notebooks",
+    "merge",
+    "canvas",
+}
 
 
 @pytest.fixture(scope="module")
