@@ -463,7 +463,10 @@ def test_a_bundle_that_would_leak_is_refused_and_nothing_is_written(tmp_path, mo
         assert bundle.run(argparse.Namespace(out=str(out))) == 1
         error = capsys.readouterr().err
         assert "refusing to write a bundle that leaks" in error
-        assert "autograder/engine.py: is a copy of the course's autograder/engine.py" in error
+        assert (
+            "autograder/assignments.py: is a copy of the course's autograder/assignments.py"
+            in error
+        )
         assert "Traceback" not in error
         assert not out.exists()
     assert list(tmp_path.iterdir()) == []
