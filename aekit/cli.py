@@ -161,8 +161,10 @@ def _add_grade_command(commands) -> None:
         description=(
             "Grade every submission of an assignment in a sandbox. SUBMITTED is nbgrader's "
             "submitted/ folder (<student>/<assignment>/*.ipynb, or <student>/*.ipynb) or one "
-            "notebook. Writes OUT/<student>/results.json (Gradescope's format), "
-            "OUT/<student>/feedback.html and OUT/grades.csv."
+            "notebook. Writes OUT/<student>/results.json (Gradescope's format) and "
+            "OUT/<student>/feedback.html, then for the class OUT/grades.csv, the written "
+            "answers to mark (OUT/written.csv), the class report (OUT/report.html) and "
+            "OUT/run.json."
         ),
     )
     grade.add_argument(

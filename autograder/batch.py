@@ -2,10 +2,14 @@
 
     aekit grade ASSIGNMENT SUBMITTED_DIR --out OUT_DIR [--jobs N] [--device auto|cpu|cuda]
     aekit grade ASSIGNMENT path/to/notebook.ipynb --out OUT_DIR
+    aekit grade ... --written OUT_DIR/written.csv     (merge the written answers' marks)
+    aekit grade ... --shard K/N                       (one slice; see autograder.shards)
 
 ``SUBMITTED_DIR`` follows nbgrader's layout (``<student>/<assignment>/*.ipynb``); a notebook
 directly in ``<student>/`` and notebooks directly in ``SUBMITTED_DIR`` are accepted too. A
-student already graded (same notebook, same grader) is skipped unless ``force``.
+student already graded (same notebook, same grader) is skipped unless ``force``. After the
+students, :func:`finish` writes the class's files from OUT alone: grades.csv, the written
+answers' sheet, run.json and the class report.
 """
 
 import contextlib
