@@ -152,7 +152,6 @@ def _add_grade_command(commands) -> None:
     # The defaults, stated once in the grader (a module without torch); registered only where
     # the course's autograder package is, as every instructor command.
     limits = importlib.import_module("autograder.sandbox.limits").Limits
-    assignments = _assignments()
     threshold = importlib.import_module("autograder.similarity").THRESHOLD
 
     grade = commands.add_parser(
@@ -167,9 +166,7 @@ def _add_grade_command(commands) -> None:
             "OUT/run.json."
         ),
     )
-    grade.add_argument(
-        "assignment", choices=assignments, metavar="ASSIGNMENT", help=_one_of(assignments)
-    )
+    _add_assignment_argument(grade)
     grade.add_argument("submitted", metavar="SUBMITTED", help="a submitted/ folder or one .ipynb")
     grade.add_argument("--out", required=True, help="folder for the reports")
     grade.add_argument(
@@ -231,7 +228,6 @@ def _add_grade_command(commands) -> None:
 
 
 def _add_merge_command(commands) -> None:
-    assignments = _assignments()
     merge = commands.add_parser(
         "merge",
         help="combine the folders of a class graded in shards (aekit grade --shard K/N)",
@@ -239,9 +235,7 @@ def _add_merge_command(commands) -> None:
         "what one run would have: grades.csv, the written-answers sheet and the class report. "
         "Marks already merged into OUT are kept.",
     )
-    merge.add_argument(
-        "assignment", choices=assignments, metavar="ASSIGNMENT", help=_one_of(assignments)
-    )
+    _add_assignment_argument(merge)
     merge.add_argument("shards", nargs="+", metavar="SHARD_OUT", help="the shards' --out folders")
     merge.add_argument("--out", required=True, help="the folder for the whole class")
     merge.add_argument(
@@ -293,10 +287,7 @@ def _add_course_commands(commands) -> None:
         "dependencies, run_autograder grades /autograder/submission/ into "
         "/autograder/results/results.json.",
     )
-    assignments = _assignments()
-    gradescope.add_argument(
-        "assignment", choices=assignments, metavar="ASSIGNMENT", help=_one_of(assignments)
-    )
+    _add_assignment_argument(gradescope)
     gradescope.add_argument("--out", required=True, help="the zip to write, e.g. autograder.zip")
     gradescope.add_argument(
         "--hidden-checks",
@@ -337,13 +328,12 @@ def _add_course_commands(commands) -> None:
     notebooks.set_defaults(handler=_instructor("notebooks"))
 
 
-def _assignments() -> list[str]:
-    """The course's assignments, from its registry (a module without torch)."""
-    return importlib.import_module("autograder.course").names()
-
-
-def _one_of(names: list[str]) -> str:
-    return f"one of: {', '.join(names)}"
+def _add_assignment_argument(parser) -> None:
+    """ASSIGNMENT, one of the course's, from its registry (a module without torch)."""
+    names = importlib.import_module("autograder.course").names()
+    parser.add_argument(
+        "assignment", choices=names, metavar="ASSIGNMENT", help=f"one of: {', '.join(names)}"
+    )
 
 
 def _in_course() -> bool:

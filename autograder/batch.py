@@ -31,6 +31,7 @@ from autograder import class_report, loader, report, similarity, written
 from autograder.assignments import COURSE_ROOT, Assignment
 from autograder.discovery import Submission, discover
 from autograder.engine import Grade, digest, failed_everywhere, grade_notebook
+from autograder.output import write_json
 from autograder.reference import Reference
 from autograder.sandbox import Limits
 from autograder.sandbox.parent import allow_zygote, stop_zygote
@@ -207,14 +208,13 @@ def finish(
     similar: float = similarity.THRESHOLD,
 ) -> None:
     """What a batch writes from all of OUT once its students are graded (a merge of shards
-    writes the same): the reports of students whose written marks changed, grades.csv, the
-    written-answers sheet, run.json and the class report (``notebook``: the source or release
-    notebook, whose starter code the similarity of submissions leaves out)."""
-    refresh_written(out, assignment)
+    writes the same): grades.csv, the written-answers sheet, run.json and the class report
+    (``notebook``: the source or release notebook, whose starter code the similarity of
+    submissions leaves out). Every student's report already counts the marks merged."""
     _write_grades(out, assignment, list(rows))
     with contextlib.suppress(OSError):
         written.write_sheet(out, assignment.questions)
-    _write_json(out / RUN, run)
+    _write_json(out / RUN, run)  # the class report reads it
     start = time.perf_counter()
     try:
         starter = class_report.starter_code(notebook) if notebook else {}
@@ -226,7 +226,7 @@ def finish(
 
 def _write_json(path: Path, found: dict) -> None:
     with contextlib.suppress(OSError):
-        report.write_whole(path, json.dumps(found, indent=2) + "\n")
+        write_json(path, found)
 
 
 def _run_facts(assignment, rows, options: dict, shard: tuple[int, int], seconds: float) -> dict:
@@ -258,8 +258,7 @@ def _written_part(submission: Submission, assignment: Assignment, folder: Path) 
             document = loader.read_document(submission.notebook)
     answers = written.collect(document, assignment.questions, assignment.exercises)
     folder.mkdir(parents=True, exist_ok=True)
-    stored = {"assignment": assignment.name, **answers}
-    report.write_whole(folder / written.ANSWERS, json.dumps(stored, indent=1, ensure_ascii=False))
+    write_json(folder / written.ANSWERS, {"assignment": assignment.name, **answers})
     return written.part(assignment.questions, answers["written"], written.stored_marks(folder))
 
 

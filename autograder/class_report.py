@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import loader, similarity
+from autograder.output import rich, write_whole
 
 REPORT_HTML = "report.html"
 REPORT_CSV = "report.csv"
@@ -58,7 +59,6 @@ CSV_COLUMNS = (
 )
 MESSAGES_SHOWN = 3  # message groups shown per failed check
 CHECKS_SHOWN = 12  # failed checks shown open; the others are one click away
-MESSAGE_CHARS = 600  # of one message in the page
 SLOWEST = 5  # students named in the timings
 # nbgrader's solution delimiters (matched inside a line) and its Python code stub
 # (ClearSolutions.begin_solution_delimeter, end_solution_delimeter, code_stub).
@@ -396,12 +396,6 @@ def _escape(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _rich(text: str) -> str:
-    """A message as HTML: escaped, cut, with `code` in backticks shown as code."""
-    text = text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _escape(text))
-
-
 def _names(students: list[str]) -> str:
     return ", ".join(f"<code>{_escape(name)}</code>" for name in students)
 
@@ -485,7 +479,7 @@ def _mistake(row: CheckRow) -> str:
     hidden = ' <span class="tag">hidden</span>' if row.hidden else ""
     groups = row.groups()
     items = "".join(
-        f'<li><span class="count">{count}&times;</span> <span class="message">{_rich(wording)}'
+        f'<li><span class="count">{count}&times;</span> <span class="message">{rich(wording)}'
         f"</span><details><summary>who</summary>{_names(who)}</details></li>"
         for wording, count, who in groups[:MESSAGES_SHOWN]
     )
@@ -743,15 +737,9 @@ def write_class_report(
     # Without the starter every untouched notebook would look like every other: no comparison.
     found = similarity.find_similar(codes, starter, threshold) if codes and starter else None
     html_path, csv_path = out / REPORT_HTML, out / REPORT_CSV
-    _write_whole(html_path, page(assignment, data, found, bool(starter)))
-    _write_whole(csv_path, report_csv(check_rows(data.students)))
+    write_whole(html_path, page(assignment, data, found, bool(starter)))
+    write_whole(csv_path, report_csv(check_rows(data.students)))
     return html_path, csv_path
-
-
-def _write_whole(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
 
 
 # --- the starter code ---------------------------------------------------------------------------

@@ -167,7 +167,7 @@ def problems(name: str, root: Path = COURSE_ROOT) -> list[str]:
     found, entry = outline(path), REGISTRY[name]
     public, hidden = checks(name)
     found_problems = []
-    if PUBLIC.get(name) is not public and list(PUBLIC.get(name, [])) != public:
+    if list(PUBLIC.get(name, [])) != public:
         found_problems.append(
             f"aekit.checks.ASSIGNMENTS[{name!r}] is not {entry.public}.CHECKS: the notebook's "
             "check() cells would not find the public checks"

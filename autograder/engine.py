@@ -76,8 +76,7 @@ class Grade:
     @property
     def possible(self) -> float:
         """What the score is out of: the checks' points, and the written answers' it counts."""
-        counted = self.written.max if self.written and not self.written.elsewhere else 0.0
-        return self.max_score + counted
+        return self.max_score + (self.written.counted if self.written else 0.0)
 
     def exercise_scores(self) -> dict[str, float]:
         scores: dict[str, float] = {}

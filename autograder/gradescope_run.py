@@ -21,6 +21,8 @@ import time
 import traceback
 from pathlib import Path
 
+from autograder.output import write_json
+
 ROOT_ENV = "AUTOGRADER_ROOT"
 HIDDEN_ENV = "AEKIT_HIDDEN_CHECKS"  # Gradescope visibility of the hidden checks (run_autograder)
 DEFAULT_ROOT = "/autograder"
@@ -186,11 +188,8 @@ def failure(name: str, seconds: float) -> dict:
 def write_results(root: Path, results: dict) -> Path:
     folder = root / "results"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "results.json"
-    partial = folder / ".results.json.partial"
-    partial.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    partial.replace(path)
-    return path
+    write_json(folder / "results.json", results)
+    return folder / "results.json"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,8 @@ import io
 import sys
 from pathlib import Path
 
+from autograder.output import write_whole
+
 IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 MATCHED_BY = ("SIS Login ID", "SIS User ID", "ID")  # the roster columns tried, in this order
 # The Student cell of the points row, as Canvas's export writes it (its importer looks for the
@@ -334,9 +336,7 @@ def run(args) -> int:
         grades = read_grades(out / "grades.csv")
         text, notes = canvas_csv(grades, args.column, Path(args.roster) if args.roster else None)
         target = Path(args.to) if args.to else out / CANVAS_CSV
-        partial = target.with_name(f".{target.name}.partial")
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(target)
+        write_whole(target, text)
     except (ValueError, OSError) as error:
         print(f"aekit canvas: {error}", file=sys.stderr)
         return 2

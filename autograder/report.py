@@ -7,17 +7,13 @@ mistake; it never contains test code, and every message is escaped and cut to a 
 import csv
 import html
 import io
-import json
-import re
 from pathlib import Path
 from typing import NamedTuple
 
 import aekit
 from autograder.engine import CheckResult, Grade
+from autograder.output import cut, rich, write_json, write_whole
 from autograder.written import Written
-
-MESSAGE_CHARS = 600
-
 
 VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")  # Gradescope's
 
@@ -35,7 +31,7 @@ def results_json(grade: Grade, hidden_checks: str = "visible") -> dict:
                 "score": result.score,
                 "max_score": result.points,
                 "status": "passed" if result.passed else "failed",
-                "output": _cut(result.message),
+                "output": cut(result.message),
                 "visibility": hidden_checks if result.hidden else "visible",
                 "extra_data": {
                     "exercise": result.exercise,
@@ -67,7 +63,7 @@ def results_json(grade: Grade, hidden_checks: str = "visible") -> dict:
             "written": grade.written.as_dict() if grade.written else None,
             "error": grade.error,
             "flag": grade.flag,
-            "notes": [_cut(note, 300) for note in grade.notes[:20]],
+            "notes": [cut(note, 300) for note in grade.notes[:20]],
         },
     }
 
@@ -87,7 +83,7 @@ def grade_from_results(results: dict) -> Grade:
             error=extra["error"],
             seconds=float(results["execution_time"]),
             digest=extra["sha256"],
-            max_score=float(extra["max_score"]) - _written_max(extra),
+            max_score=sum(float(test["max_score"]) for test in results["tests"]),
             grader_key=extra["grader_key"],
             flag=extra["flag"],
         )
@@ -95,11 +91,6 @@ def grade_from_results(results: dict) -> Grade:
         return grade
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ValueError(f"not a results.json of this grader ({error!r})") from None
-
-
-def _written_max(extra: dict) -> float:
-    written = extra["written"]
-    return float(written["max"]) if written and not written.get("elsewhere") else 0.0
 
 
 def _result_of(test: dict) -> CheckResult:
@@ -134,7 +125,7 @@ def summary_text(grade: Grade, hidden_shown: bool = True) -> str:
         lines.append(written_line(grade.written))
     if grade.notes:
         lines.append("While loading the notebook:")
-        lines += [f"  {_cut(note, 200)}" for note in grade.notes[:20]]
+        lines += [f"  {cut(note, 200)}" for note in grade.notes[:20]]
     return "\n".join(lines)
 
 
@@ -164,7 +155,7 @@ def feedback_html(grade: Grade) -> str:
         shared = failed.pop() if len(failed) == 1 and len(results) > 1 else None
         rows = "".join(_check_row(result, show=shared is None) for result in results)
         state = "full" if score == points else "none" if score == 0 else "part"
-        once = f'<div class="message">{_rich(shared)}</div>' if shared else ""
+        once = f'<div class="message">{rich(shared)}</div>' if shared else ""
         sections.append(
             f'<section class="{state}"><h2><code>{html.escape(exercise)}</code>'
             f'<span class="points">{score:g} / {points:g}</span></h2>{once}<ul>{rows}</ul></section>'
@@ -172,7 +163,7 @@ def feedback_html(grade: Grade) -> str:
     notes = ""
     if grade.error or grade.notes:
         items = "".join(
-            f"<li>{html.escape(_cut(note, 300))}</li>"
+            f"<li>{html.escape(cut(note, 300))}</li>"
             for note in ([grade.error] if grade.error else []) + grade.notes[:20]
         )
         notes = f'<section class="notes"><h2>Notes on your notebook</h2><ul>{items}</ul></section>'
@@ -214,7 +205,7 @@ def _written_section(written: Written) -> str:
         score = f"{question['score']:g}" if marked else "–"
         state = "" if marked else ' <span class="tag">not marked yet</span>'
         comment = question["comment"]
-        said = f'<div class="comment">{html.escape(_cut(comment))}</div>' if comment else ""
+        said = f'<div class="comment">{html.escape(cut(comment))}</div>' if comment else ""
         rows.append(
             f"<li>{html.escape(question.get('title') or question['id'])} <b>{score} / "
             f"{question['points']:g}</b>{state}{said}</li>"
@@ -232,19 +223,9 @@ def _check_row(result, show: bool = True) -> str:
     mark, css = ("✓", "pass") if result.passed else ("✗", "fail")
     hidden = ' <span class="tag">hidden check</span>' if result.hidden else ""
     message = (
-        "" if result.passed or not show else f'<div class="message">{_rich(result.message)}</div>'
+        "" if result.passed or not show else f'<div class="message">{rich(result.message)}</div>'
     )
     return f'<li class="{css}"><span class="mark">{mark}</span> {html.escape(result.title)}{hidden}{message}</li>'
-
-
-def _rich(text: str) -> str:
-    """A message as HTML: escaped, cut, with `code` in backticks shown as code."""
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(_cut(text)))
-
-
-def _cut(text: str, limit: int = MESSAGE_CHARS) -> str:
-    text = text or ""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def write_submission(grade: Grade, folder: Path) -> None:
@@ -252,16 +233,7 @@ def write_submission(grade: Grade, folder: Path) -> None:
     (results.json last: its presence means the grade is complete)."""
     folder.mkdir(parents=True, exist_ok=True)
     write_whole(folder / "feedback.html", feedback_html(grade))
-    write_whole(
-        folder / "results.json",
-        json.dumps(results_json(grade), indent=2, ensure_ascii=False) + "\n",
-    )
-
-
-def write_whole(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
+    write_json(folder / "results.json", results_json(grade))
 
 
 class GradeLine(NamedTuple):

@@ -40,6 +40,7 @@ def merge(
     batch.prepare_out(out, assignment.name)
     for student, folder in sorted(students.items()):
         _copy_student(folder, out / student)
+    batch.refresh_written(out, assignment)  # the shards' reports know nothing of OUT's marks
     batch.finish(out, assignment, notebook, _run_facts(assignment, shards), similar=similar)
     return sorted(students)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.course import Question
+from autograder.output import write_json, write_whole
 
 ANSWERS = "answers.json"  # per student: the answers and solution code cells of the notebook
 MARKS = "written.json"  # per student: the TA's marks, each with the answer it was given for
@@ -61,6 +62,11 @@ class Written:
         if self.elsewhere:
             return 0.0
         return sum(question["score"] or 0.0 for question in self.questions)
+
+    @property
+    def counted(self) -> float:
+        """The points this grade is out of for the written answers (none when elsewhere)."""
+        return 0.0 if self.elsewhere else self.max
 
     @property
     def pending(self) -> float:
@@ -157,9 +163,14 @@ def read_json(path: Path) -> dict:
     return found if isinstance(found, dict) else {}
 
 
-def student_part(folder: Path, questions: tuple[Question, ...]) -> Written:
+def student_answers(folder: Path) -> dict:
+    """The written answers kept in a student's folder, by question ({} when unreadable)."""
     answers = read_json(folder / ANSWERS).get("written", {})
-    return part(questions, answers if isinstance(answers, dict) else {}, stored_marks(folder))
+    return answers if isinstance(answers, dict) else {}
+
+
+def student_part(folder: Path, questions: tuple[Question, ...]) -> Written:
+    return part(questions, student_answers(folder), stored_marks(folder))
 
 
 def stored_marks(folder: Path) -> dict:
@@ -172,20 +183,20 @@ def write_sheet(out: Path, questions: tuple[Question, ...]) -> Path | None:
     are filled in. None when the assignment has no written questions."""
     if not questions:
         return None
-    students = sorted(path.parent for path in out.glob(f"*/{ANSWERS}"))
+    students = {}  # each student's answers and written part, read once
+    for folder in sorted(path.parent for path in out.glob(f"*/{ANSWERS}")):
+        answers = student_answers(folder)
+        students[folder.name] = (answers, part(questions, answers, stored_marks(folder)).questions)
     lines = io.StringIO()
     writer = csv.writer(lines)
     writer.writerow(COLUMNS)
-    for question in questions:
-        for folder in students:
-            answer = read_json(folder / ANSWERS).get("written", {}).get(question.grade_id)
-            row = next(
-                q for q in student_part(folder, questions).questions if q["id"] == question.grade_id
-            )
+    for index, question in enumerate(questions):
+        for student, (answers, rows) in students.items():
+            row, answer = rows[index], answers.get(question.grade_id)
             writer.writerow(
                 [
                     question.grade_id,
-                    folder.name,
+                    student,
                     "" if row["score"] is None else f"{row['score']:g}",
                     row["comment"],
                     f"{question.points:g}",
@@ -196,11 +207,8 @@ def write_sheet(out: Path, questions: tuple[Question, ...]) -> Path | None:
                     digest(answer),
                 ]
             )
-    path = out / SHEET
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(lines.getvalue(), encoding="utf-8")
-    partial.replace(path)
-    return path
+    write_whole(out / SHEET, lines.getvalue())
+    return out / SHEET
 
 
 def read_sheet(path: Path, out: Path, questions: tuple[Question, ...]) -> dict[str, dict]:
@@ -271,14 +279,12 @@ def merge(marks: dict[str, dict], out: Path) -> int:
     given = 0
     for student, by_question in marks.items():
         folder = out / student
-        stored, answers = stored_marks(folder), read_json(folder / ANSWERS).get("written", {})
+        stored, answers = stored_marks(folder), student_answers(folder)
         for question, mark in by_question.items():
             if mark is None or not answers.get(question):  # blank, or an empty answer's 0
                 stored.pop(question, None)
             else:
                 stored[question] = mark
                 given += 1
-        partial = folder / f".{MARKS}.partial"
-        partial.write_text(json.dumps({"marks": stored}, indent=2, ensure_ascii=False) + "\n")
-        partial.replace(folder / MARKS)
+        write_json(folder / MARKS, {"marks": stored})
     return given

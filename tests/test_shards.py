@@ -82,9 +82,15 @@ def test_a_merge_keeps_the_marks_already_merged_into_out(classroom, tmp_path):
     merged = tmp_path / "merged"
     shards = [classroom / f"shard-{k}" for k in range(1, SHARDS + 1)]
     assert aekit(["merge", MNIST, *map(str, shards), "--out", str(merged)]) == 0
-    (merged / "ada" / written.MARKS).write_text(json.dumps({"marks": {}}))
+    answer = json.loads((merged / "ada" / written.ANSWERS).read_text())["written"]["q_sigmoid"]
+    mark = {"points": 1.0, "comment": "Right.", "answer_sha256": written.digest(answer)}
+    (merged / "ada" / written.MARKS).write_text(json.dumps({"marks": {"q_sigmoid": mark}}))
     assert aekit(["merge", MNIST, *map(str, shards), "--out", str(merged)]) == 0
     assert (merged / "ada" / written.MARKS).exists()
+    ada = json.loads((merged / "ada" / "results.json").read_text())
+    assert ada["extra_data"]["written"]["score"] == 1 and ada["score"] == ada["extra_data"][
+        "autograded"
+    ] + 1
 
 
 def test_a_student_in_two_shards_or_another_assignment_is_refused(classroom, tmp_path, capsys):
