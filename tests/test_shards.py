@@ -88,9 +88,10 @@ def test_a_merge_keeps_the_marks_already_merged_into_out(classroom, tmp_path):
     assert aekit(["merge", MNIST, *map(str, shards), "--out", str(merged)]) == 0
     assert (merged / "ada" / written.MARKS).exists()
     ada = json.loads((merged / "ada" / "results.json").read_text())
-    assert ada["extra_data"]["written"]["score"] == 1 and ada["score"] == ada["extra_data"][
-        "autograded"
-    ] + 1
+    assert (
+        ada["extra_data"]["written"]["score"] == 1
+        and ada["score"] == ada["extra_data"]["autograded"] + 1
+    )
 
 
 def test_a_student_in_two_shards_or_another_assignment_is_refused(classroom, tmp_path, capsys):
