@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import loader, similarity
-from autograder.output import rich, write_whole
+from autograder.output import rich, spreadsheet_text, write_whole
 
 REPORT_HTML = "report.html"
 REPORT_CSV = "report.csv"
@@ -702,24 +702,19 @@ def report_csv(rows: list[CheckRow]) -> str:
         writer.writerow(
             [
                 rank,
-                _cell(row.name),
-                _cell(row.exercise),
-                _cell(row.title),
+                spreadsheet_text(row.name),
+                spreadsheet_text(row.exercise),
+                spreadsheet_text(row.title),
                 "yes" if row.hidden else "no",
                 f"{row.points:g}",
                 row.graded,
                 len(row.failed),
                 f"{row.share:.3f}",
-                _cell(message),
+                spreadsheet_text(message),
                 count,
             ]
         )
     return text.getvalue()
-
-
-def _cell(text: str) -> str:
-    """Text a spreadsheet shows as text, never runs as a formula (OWASP's CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def write_class_report(

@@ -33,3 +33,8 @@ def cut(text: str, limit: int = MESSAGE_CHARS) -> str:
 def rich(text: str) -> str:
     """A message as HTML: escaped, cut, with `code` in backticks shown as code."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(cut(text)))
+
+
+def spreadsheet_text(text: str) -> str:
+    """Text a spreadsheet shows as text, never runs as a formula (OWASP's CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

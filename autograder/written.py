@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.course import Question
-from autograder.output import write_json, write_whole
+from autograder.output import spreadsheet_text, write_json, write_whole
 
 ANSWERS = "answers.json"  # per student: the answers and solution code cells of the notebook
 MARKS = "written.json"  # per student: the TA's marks, each with the answer it was given for
@@ -201,7 +201,7 @@ def write_sheet(out: Path, questions: tuple[Question, ...]) -> Path | None:
                     row["comment"],
                     f"{question.points:g}",
                     row["status"],
-                    answer or "",
+                    spreadsheet_text(answer or ""),  # the student's: shown, never run
                     question.prompt,
                     question.model_answer,
                     digest(answer),

