@@ -25,6 +25,10 @@ from pathlib import Path
 
 COURSE_ROOT = Path(__file__).resolve().parents[1]
 CHECK_PREFIX = "check_"  # the grade cell of exercise ``x`` is ``check_x``
+# What the sandbox's zygote imports for the children, of all a notebook imports: the public kit
+# and matplotlib (torch it has; the grade cells' autograder is not on the sandbox's files).
+PRELOADED = ("aekit", "matplotlib")
+IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+))", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,20 @@ def outline(path: Path) -> Outline:
         exercise for exercise in solutions if f"{CHECK_PREFIX}{exercise}" in _ids(grade_cells)
     )
     return Outline(exercises, tuple(grade_cells), tuple(questions), tuple(solutions))
+
+
+@cache
+def notebook_imports(name: str, root: Path = COURSE_ROOT) -> tuple[str, ...]:
+    """The modules of :data:`PRELOADED` packages that assignment ``name``'s source notebook
+    imports, in order, once each."""
+    cells = json.loads(notebook(name, root).read_text(encoding="utf-8"))["cells"]
+    found = [
+        module or plain
+        for cell in cells
+        if cell["cell_type"] == "code"
+        for module, plain in IMPORT.findall(_text(cell))
+    ]
+    return tuple(dict.fromkeys(module for module in found if module.split(".")[0] in PRELOADED))
 
 
 def _ids(grade_cells: list[GradeCell]) -> set[str]:

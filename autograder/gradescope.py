@@ -166,6 +166,9 @@ if [ -d "$SOURCE/aekit" ]; then
     rm -rf "$SITE/aekit"
     mv "$SOURCE/aekit" "$SITE/aekit"
 fi
+# Bytecode once, here: run_autograder writes none, so every submission would compile the
+# grader and the kit again (0.3 s of each run).
+"$VENV/bin/python" -m compileall -q "$SITE/aekit" "$SOURCE/autograder"
 chmod -R a+rX "$VENV"
 
 # The hidden parts: readable by root (the grader) only.

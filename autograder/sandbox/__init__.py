@@ -7,7 +7,8 @@
 - :mod:`.child`: what runs in the sandboxed process: load a notebook, call its definitions.
 - :mod:`.fences`: bubblewrap and a seccomp filter around the zygote and every child.
 - :mod:`.channel`: the bounded format of the child's answers, the grader's trusted pickles.
-- :mod:`.zygote`: the fork server itself.
+- :mod:`.zygote`: the fork server itself; :mod:`.deferred_dynamo` keeps torch's compiler out
+  of it until a notebook compiles.
 
 Names are imported on first use, so that ``autograder.sandbox.launch`` starts the zygote
 before anything imports torch.

@@ -42,10 +42,11 @@ class IsolationUnavailable(RuntimeError):
 class Zygote:
     """The grader's handle on a zygote process (thread-safe)."""
 
-    def __init__(self, weak: bool = False):
+    def __init__(self, weak: bool = False, imports: tuple[str, ...] = ()):
         self.weak = weak
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         command = [sys.executable, "-m", "autograder.sandbox.zygote", str(theirs.fileno())]
+        command += imports
         if not weak:
             readable = [Path(sys.prefix), Path(sys.base_prefix), *fenced_python_paths()]
             readable += [Path(entry) for entry in sys.path if "site-packages" in entry]
@@ -137,8 +138,11 @@ def weak_allowed() -> bool:
     return os.environ.get(WEAK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def shared_zygote() -> Zygote:
+def shared_zygote(assignment: str | None = None) -> Zygote:
     """The process-wide zygote, started on first use (and again if it died).
+
+    It imports what the notebooks of ``assignment`` import, or of every assignment when none
+    is named: a zygote started for one assignment grades the others too, a little slower.
 
     Fails closed: without bubblewrap, user namespaces or seccomp it raises
     :class:`IsolationUnavailable` unless weak isolation was allowed (``AEKIT_WEAK_ISOLATION=1``,
@@ -156,8 +160,17 @@ def shared_zygote() -> Zygote:
                     f"{found.advice} To grade anyway with weaker isolation, pass "
                     "--weak-isolation (or set AEKIT_WEAK_ISOLATION=1)."
                 )
-            _zygote = Zygote(weak=not found.ok)
+            _zygote = Zygote(not found.ok, _notebook_imports(assignment))
         return _zygote
+
+
+def _notebook_imports(assignment: str | None) -> tuple[str, ...]:
+    from autograder import course
+
+    names = [assignment] if assignment else course.names()
+    return tuple(
+        dict.fromkeys(module for name in names for module in course.notebook_imports(name))
+    )
 
 
 def stop_zygote() -> None:

@@ -34,7 +34,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
@@ -330,6 +329,8 @@ def write_patient(folder: Path, number: int, group: str, rng: np.random.Generato
 
 
 def _save(array: np.ndarray, affine: np.ndarray, path: Path, frame_ms: float | None = None) -> None:
+    import nibabel as nib  # here, as in reader.py: importing the kit never needs it
+
     image = nib.Nifti1Image(array, affine)
     if frame_ms is not None:
         image.header.set_zooms((*image.header.get_zooms()[:3], frame_ms))
