@@ -78,6 +78,15 @@ def test_the_exercises_and_questions_are_the_source_notebooks():
     assert found.points("VAEEncoder") == 3 and found.written_points == 4
 
 
+def test_the_zygote_imports_what_each_notebook_imports_of_the_kit_and_matplotlib():
+    mnist = course.notebook_imports("mnist_autoencoders")
+    cardiac = course.notebook_imports("cardiac_autoencoders")
+    assert {"matplotlib.pyplot", "aekit.datasets.mnist", "aekit.training"} <= set(mnist)
+    assert {"aekit.anatomy", "aekit.datasets.acdc"} <= set(cardiac) - set(mnist)
+    # never the grade cells' autograder (not on the sandbox's files), torch or the standard library
+    assert {module.split(".")[0] for module in mnist + cardiac} == {"aekit", "matplotlib"}
+
+
 def copy_of_the_course(folder: Path) -> Path:
     """What a course needs to grade: the two packages and the source notebooks."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
