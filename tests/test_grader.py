@@ -106,6 +106,18 @@ def test_scenario_gets_its_exact_score(graded, name):
     assert results["score"] == sum(expected.values())
 
 
+def test_no_message_places_an_error_in_the_graders_own_code(graded):
+    """Where the student's code raised is one of their cells, or nothing (a model built of
+    torch's layers alone fails inside torch); never the sandbox that called it."""
+    messages = [
+        test["output"]
+        for student in graded["scenarios"]
+        for test in results_of(graded, student)["tests"]
+    ]
+    assert any("raised RuntimeError" in message for message in messages)  # errors were seen
+    assert not [message for message in messages if "op_call" in message or "Worker" in message]
+
+
 def test_a_folder_without_notebook_scores_zero_with_a_reason(graded):
     results = results_of(graded, "no-notebook")
     assert results["score"] == 0

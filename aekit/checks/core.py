@@ -229,9 +229,10 @@ def probe_outcome(check: Check, bench: "Bench") -> Outcome:
         return "error", raised(error)
 
 
-def raised(error: BaseException) -> dict[str, str]:
-    """Details of an exception raised by the student's code, with where it happened."""
-    found = student_frame(error)
+def raised(error: BaseException, ours: tuple[str, ...] = ()) -> dict[str, str]:
+    """Details of an exception raised by the student's code, with where it happened (never in
+    a file under ``ours``: the code that called theirs)."""
+    found = student_frame(error, ours)
     where, function = "", ""
     if found is not None:
         code, line = found
@@ -248,10 +249,11 @@ def raised(error: BaseException) -> dict[str, str]:
     }
 
 
-def student_frame(error: BaseException):
+def student_frame(error: BaseException, ours: tuple[str, ...] = ()):
     """(code, line) of the innermost frame of notebook code: a ``<cell N>`` of the
     autograder's loader or, in a live kernel, the innermost frame outside the installed
-    libraries and this kit."""
+    libraries, this kit and ``ours``; None when the error came from library code alone (a
+    model the student built of torch's layers only)."""
     frames, tb = [], error.__traceback__
     while tb is not None:
         frames.append((tb.tb_frame.f_code, tb.tb_lineno))
@@ -261,7 +263,7 @@ def student_frame(error: BaseException):
     if cells:
         return cells[0]
     library = (str(Path(torch.__file__).parents[1]), str(Path(__file__).parents[1]))
-    library += (sys.prefix, sys.base_prefix)
+    library += (sys.prefix, sys.base_prefix, *ours)
     outside = (frame for frame in frames if not frame[0].co_filename.startswith(library))
     return next(outside, None)
 
