@@ -20,7 +20,16 @@ from torch import nn
 
 from aekit.checks import vae
 from aekit.checks.compare import PASS, Verdict, expect_close, expect_shape, fail
-from aekit.checks.core import Bench, Check, Mismatch, identified, module, pair, tensor
+from aekit.checks.core import (
+    Bench,
+    Check,
+    Mismatch,
+    identified,
+    module,
+    pair,
+    parameter_count,
+    tensor,
+)
 from aekit.checks.families import KnownValue, PerSample, TwoHeads, family
 from aekit.checks.fixtures import TwoHeadEncoder
 
@@ -29,10 +38,6 @@ CONVOLUTIONS = (nn.Conv2d, nn.ConvTranspose2d)
 
 
 # --- helpers the public and hidden checks share -----------------------------------------------
-
-
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def conv_layers(model: nn.Module) -> list[nn.Module]:

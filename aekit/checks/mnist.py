@@ -16,7 +16,16 @@ from torch import nn
 
 from aekit.checks import vae
 from aekit.checks.compare import PASS, Verdict, expect_close, fail
-from aekit.checks.core import Bench, Check, identified, linear_layers, module, pair, tensor
+from aekit.checks.core import (
+    Bench,
+    Check,
+    identified,
+    linear_layers,
+    module,
+    pair,
+    parameter_count,
+    tensor,
+)
 from aekit.checks.families import KnownValue, PerSample, TwoHeads, family
 from aekit.checks.fixtures import seeded_autoencoder, seeded_vae
 
@@ -25,10 +34,6 @@ LN2 = math.log(2.0)
 
 def layer_sizes(model) -> list[list[int]]:
     return [[layer.in_features, layer.out_features] for layer in linear_layers(model)]
-
-
-def parameter_count(model) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def expect_layers(seen: dict, expected: list[list[int]], count: int, what: str) -> Verdict:

@@ -23,7 +23,6 @@ from aekit.checks.cardiac import (
     floats,
     heart_maps,
     label_maps,
-    parameter_count,
     projection,
     seeded_cardiac_vae,
 )
@@ -37,7 +36,16 @@ from aekit.checks.compare import (
     first_failure,
     is_close,
 )
-from aekit.checks.core import Bench, Check, Mismatch, identified, module, pair, tensor
+from aekit.checks.core import (
+    Bench,
+    Check,
+    Mismatch,
+    identified,
+    module,
+    pair,
+    parameter_count,
+    tensor,
+)
 from aekit.checks.families import KeepsDevice, device_verdict, family
 from aekit.checks.fixtures import run_on_meta
 from autograder.hidden import vae

@@ -22,11 +22,12 @@ from aekit.checks.core import (
     linear_layers,
     module,
     pair,
+    parameter_count,
     tensor,
 )
 from aekit.checks.families import family
 from aekit.checks.fixtures import run_on_meta, seeded_autoencoder, seeded_vae
-from aekit.checks.mnist import LinearChain, parameter_count
+from aekit.checks.mnist import LinearChain
 from autograder.hidden import vae
 from autograder.hidden.families import (
     DecodesSample,
