@@ -51,6 +51,11 @@ def gradient_norms(model: nn.Module) -> float:
     return float(sum(p.grad.norm() for p in model.parameters() if p.grad is not None))
 
 
+def gradient_of(value: torch.Tensor) -> torch.Tensor:
+    """The gradient ``value`` received, or an empty tensor where none arrived."""
+    return value.grad if value.grad is not None else torch.zeros(0)
+
+
 @contextlib.contextmanager
 def meta_device():
     """Run code on the meta device, where mixing in a CPU tensor fails as it would on a GPU.

@@ -47,7 +47,7 @@ from aekit.checks.core import (
     tensor,
 )
 from aekit.checks.families import KeepsDevice, device_verdict, family
-from aekit.checks.fixtures import run_on_meta
+from aekit.checks.fixtures import gradient_of, run_on_meta
 from autograder.hidden import vae
 from autograder.hidden.families import (
     DecodesSample,
@@ -396,8 +396,7 @@ class LossGradient(HiddenCheck):
         logits, labels = loss_inputs(bench, (2, 4, 5, 5))
         logits.requires_grad_()
         tensor(bench.get()(logits, labels), "the loss").sum().backward()
-        grad = logits.grad if logits.grad is not None else torch.zeros(0)
-        return {"logits": logits, "labels": labels, "grad": grad}
+        return {"logits": logits, "labels": labels, "grad": gradient_of(logits)}
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
         if seen["grad"].numel() == 0:

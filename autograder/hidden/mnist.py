@@ -26,7 +26,7 @@ from aekit.checks.core import (
     tensor,
 )
 from aekit.checks.families import family
-from aekit.checks.fixtures import run_on_meta, seeded_autoencoder, seeded_vae
+from aekit.checks.fixtures import gradient_of, run_on_meta, seeded_autoencoder, seeded_vae
 from aekit.checks.mnist import LinearChain
 from autograder.hidden import vae
 from autograder.hidden.families import (
@@ -103,7 +103,7 @@ class ReconstructionAnyShape(ReferenceCheck):
             seen[name] = loss
             if name == "other":
                 tensor(loss, "the loss").sum().backward()
-                seen["grad"] = x_hat.grad if x_hat.grad is not None else torch.zeros(0)
+                seen["grad"] = gradient_of(x_hat)
         return seen
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:

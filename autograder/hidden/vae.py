@@ -7,7 +7,7 @@ import torch
 
 from aekit.checks.compare import PASS, Verdict, expect_close, fail, first_failure, is_close
 from aekit.checks.core import Bench, Check, Mismatch, tensor
-from aekit.checks.fixtures import run_on_meta
+from aekit.checks.fixtures import gradient_of, run_on_meta
 from autograder.hidden.families import HiddenCheck, MatchesReference
 
 # --- reparameterize --------------------------------------------------------------------------
@@ -67,11 +67,6 @@ class ReparameterizeExactForm(HiddenCheck):
         )
 
 
-def gradients_of(*tensors: torch.Tensor) -> list[torch.Tensor]:
-    """The gradient of each tensor, or an empty tensor where none arrived."""
-    return [t.grad if t.grad is not None else torch.zeros(0) for t in tensors]
-
-
 class ReparameterizeGradients(HiddenCheck):
     exercise = "reparameterize"
     title = "passes gradients to mu and logvar (dz/dmu = 1, dz/dlogvar = (z - mu) / 2)"
@@ -86,7 +81,7 @@ class ReparameterizeGradients(HiddenCheck):
                 "z carries no gradient: build it from mu and logvar with torch operations."
             )
         z.sum().backward()
-        mu_grad, logvar_grad = gradients_of(mu, logvar)
+        mu_grad, logvar_grad = gradient_of(mu), gradient_of(logvar)
         return {"z": z, "mu": mu, "mu_grad": mu_grad, "logvar_grad": logvar_grad}
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
@@ -178,7 +173,7 @@ class KlGradientsAndDevice(HiddenCheck):
             lambda device: (torch.zeros(3, 2, device=device), torch.zeros(3, 2, device=device)),
             "the KL",
         )
-        mu_grad, logvar_grad = gradients_of(mu, logvar)
+        mu_grad, logvar_grad = gradient_of(mu), gradient_of(logvar)
         return {
             "mu": mu,
             "logvar": logvar,
