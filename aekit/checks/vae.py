@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from aekit.checks.compare import PASS, Verdict, fail
+from aekit.checks.compare import PASS, STATISTICAL_Z, Verdict, fail
 from aekit.checks.core import Bench, Check, tensor
 from aekit.checks.families import KeepsDevice, KnownValue, PerSample
 
@@ -75,7 +75,7 @@ def judge_moments(seen: dict) -> Verdict:
 
     def variance_is(*target: float) -> bool:
         target = torch.tensor(target, dtype=torch.float64)
-        return bool(((var - target).abs() <= target * math.sqrt(2.0 / count) * 6).all())
+        return bool(((var - target).abs() <= target * math.sqrt(2.0 / count) * STATISTICAL_Z).all())
 
     if variance_is(1.0, 16.0):
         return fail(
@@ -87,7 +87,8 @@ def judge_moments(seen: dict) -> Verdict:
             "The noise looks uniform (variance 1/12): draw eps with torch.randn_like, not torch.rand_like."
         )
     want_mean = torch.tensor([1.5, -2.0], dtype=torch.float64)
-    if ((mean - want_mean).abs() > (torch.tensor([1.0, 4.0]) / count).sqrt() * 6).any():
+    standard_errors = (torch.tensor([1.0, 4.0]) / count).sqrt()
+    if ((mean - want_mean).abs() > standard_errors * STATISTICAL_Z).any():
         return fail(f"The samples' mean is {_rounded(mean)}, expected mu = (1.5, -2).")
     if not variance_is(1.0, 4.0):
         return fail(
