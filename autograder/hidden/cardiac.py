@@ -58,6 +58,7 @@ from autograder.hidden.families import (
     ReferenceCheck,
     WeighsOnlyKl,
     heads_and_decoder,
+    heads_swapped,
 )
 
 # --- to_onehot ------------------------------------------------------------------------------
@@ -200,10 +201,9 @@ class EncoderValues(ReferenceCheck):
         return {"mu": tensor(mu, "mu"), "logvar": tensor(logvar, "logvar")}
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        if is_close(seen["mu"], reference["logvar"]) and is_close(seen["logvar"], reference["mu"]):
-            return fail(
-                "mu and logvar are swapped: mu comes from mu_head, logvar from logvar_head."
-            )
+        swapped = heads_swapped(seen, reference)
+        if not swapped.passed:
+            return swapped
         return expect_all_close(
             seen,
             reference,

@@ -120,6 +120,16 @@ class HeadGradients(GradientsReach):
         return seen
 
 
+# --- the VAE encoders' heads ---------------------------------------------------------------------
+
+
+def heads_swapped(seen: dict, want: dict) -> Verdict:
+    """Fail when the encoder's mu is the expected logvar and its logvar the expected mu."""
+    if is_close(seen["mu"], want["logvar"]) and is_close(seen["logvar"], want["mu"]):
+        return fail("mu and logvar are swapped: mu comes from mu_head, logvar from logvar_head.")
+    return PASS
+
+
 # --- the VAE forward passes ----------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from aekit.checks import mnist as public
-from aekit.checks.compare import PASS, Verdict, expect_all_close, expect_close, fail, is_close
+from aekit.checks.compare import PASS, Verdict, expect_all_close, expect_close, fail
 from aekit.checks.core import (
     Bench,
     Check,
@@ -39,6 +39,7 @@ from autograder.hidden.families import (
     WeighsOnlyKl,
     encoder_and_decoder,
     heads_and_decoder,
+    heads_swapped,
 )
 
 # --- make_encoder / make_decoder -----------------------------------------------------------
@@ -190,13 +191,13 @@ class VAEEncoderSharedTrunk(HiddenCheck):
             }
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        if is_close(seen["mu"], seen["want_logvar"]) and is_close(seen["logvar"], seen["want_mu"]):
-            return fail(
-                "mu and logvar are swapped: mu comes from mu_head, logvar from logvar_head."
-            )
+        want = {name: seen[f"want_{name}"] for name in ("mu", "logvar")}
+        swapped = heads_swapped(seen, want)
+        if not swapped.passed:
+            return swapped
         return expect_all_close(
             seen,
-            {name: seen[f"want_{name}"] for name in ("mu", "logvar")},
+            want,
             {"mu": "mu", "logvar": "logvar"},
             otherwise={
                 name: f"forward must return {name}_head(trunk(x)), both heads on the same trunk output."
