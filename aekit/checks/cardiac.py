@@ -632,16 +632,6 @@ def forward_terms(bench: Bench, beta: float) -> dict:
     }
 
 
-def forward_mistakes(ce: torch.Tensor, kl: torch.Tensor, beta: float) -> list:
-    return [
-        (ce.mean(), "the KL term is missing: add beta * kl_divergence(mu, logvar)."),
-        ((ce + kl).mean(), "beta is ignored: multiply the KL term by beta."),
-        ((beta * ce + kl).mean(), "beta multiplies the cross-entropy; it weighs the KL term only."),
-        ((ce - beta * kl).mean(), "the KL term is subtracted; the loss adds it."),
-        ((ce + beta * kl).sum(), "you summed over the batch; take the mean."),
-    ]
-
-
 class ForwardLoss(Check):
     exercise = "cardiac_vae_forward"
     title = "loss is the batch mean of segmentation_loss + beta · kl_divergence"
@@ -655,7 +645,7 @@ class ForwardLoss(Check):
             seen["loss"],
             (ce + 0.25 * kl).mean(),
             "With beta = 0.25 the loss",
-            mistakes=forward_mistakes(ce, kl, 0.25),
+            mistakes=vae.beta_mistakes(ce, kl, 0.25, recon_name="cross-entropy"),
             otherwise="It should equal (segmentation_loss(logits, labels) + beta * "
             "kl_divergence(mu, logvar)).mean().",
         )

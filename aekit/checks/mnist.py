@@ -265,12 +265,7 @@ class VaeLossTerms(Check):
             seen["loss"],
             (recon + 0.25 * kl).mean(),
             "With beta = 0.25 the loss",
-            mistakes=[
-                (recon.mean(), "the KL term is missing: add beta * kl_divergence(mu, logvar)."),
-                ((recon + kl).mean(), "beta is ignored: multiply the KL term by beta."),
-                ((recon - 0.25 * kl).mean(), "the KL term is subtracted; the loss adds it."),
-                ((recon + 0.25 * kl).sum(), "you summed over the batch; take the mean."),
-            ],
+            mistakes=vae.beta_mistakes(recon, kl, 0.25),
             otherwise="It should equal (reconstruction_loss(x_hat, x) + beta * kl_divergence(mu, logvar)).mean().",
         )
 

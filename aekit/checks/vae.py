@@ -1,5 +1,7 @@
 """Public checks of the VAE pieces both assignments share, ``reparameterize`` and
-``kl_divergence``: one contract (docs/contract.md), so one set of checks, listed by both."""
+``kl_divergence``: one contract (docs/contract.md), so one set of checks, listed by both. Also
+the typical mistakes with the terms of a VAE's loss, which the forward-pass checks of both
+assignments, public and hidden, name."""
 
 import math
 
@@ -121,6 +123,28 @@ def kl_known(bench: Bench) -> tuple:
 
 KL_PER_DIMENSION = torch.tensor([2.0, 0.5 * (math.e - 2.0)], dtype=torch.float64)
 KL_KNOWN = 3 * KL_PER_DIMENSION
+
+
+# --- the loss of a VAE's forward pass (vae_forward, cardiac_vae_forward) ---------------------
+
+BETA_IGNORED = "beta is ignored: multiply the KL term by beta."
+
+
+def beta_mistakes(
+    recon: torch.Tensor, kl: torch.Tensor, beta: float, recon_name: str = ""
+) -> list[tuple[torch.Tensor, str]]:
+    """The loss (recon + beta · kl).mean() as typical mistakes compute it, each with what it
+    means; with ``recon_name`` (the messages' name for recon) also beta weighing recon."""
+    weighed = f"beta multiplies the {recon_name}; it weighs the KL term only."
+    scaled = [((beta * recon + kl).mean(), weighed)] if recon_name else []
+    return [
+        (recon.mean(), "the KL term is missing: add beta * kl_divergence(mu, logvar)."),
+        ((recon + kl).mean(), BETA_IGNORED),
+        *scaled,
+        ((recon - beta * kl).mean(), "the KL term is subtracted; the loss adds it."),
+        ((recon + beta * kl).sum(), "you summed over the batch; take the mean."),
+    ]
+
 
 # The checks by id (see aekit.checks.core.identified), listed by both assignments.
 TABLE: dict[str, Check] = {
