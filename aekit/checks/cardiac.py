@@ -25,6 +25,7 @@ from aekit.checks.core import (
     Check,
     Mismatch,
     identified,
+    linear_layers,
     module,
     pair,
     parameter_count,
@@ -202,8 +203,7 @@ def seeded_cardiac_vae(bench: Bench, size: int = 8, latent_dim: int = 3, classes
     :class:`LogitDecoder`, seeded, on the bench's device."""
     encoder = OneHotEncoder(classes, size, latent_dim).to(bench.device)
     decoder = LogitDecoder(classes, size, latent_dim).to(bench.device)
-    layers = [m for m in (*encoder.modules(), *decoder.modules()) if isinstance(m, nn.Linear)]
-    fill_layers(bench, layers, gain=1.5)
+    fill_layers(bench, linear_layers(encoder) + linear_layers(decoder), gain=1.5)
     return encoder, decoder
 
 
