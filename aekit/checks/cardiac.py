@@ -64,6 +64,13 @@ def describe_conv(layer: nn.Module) -> list:
     ]
 
 
+def described_convs(model: nn.Module | None) -> list[list]:
+    """:func:`describe_conv` of each of ``model``'s convolutions; none when it is no module."""
+    if not isinstance(model, nn.Module):
+        return []
+    return [describe_conv(layer) for layer in conv_layers(model)]
+
+
 def conv_spec(kind: str, c_in: int, c_out: int, kernel: int, stride: int, padding: int) -> list:
     return [kind, c_in, c_out, [kernel] * 2, [stride] * 2, [padding] * 2]
 
@@ -322,7 +329,7 @@ class BlockLayers(Check):
     def probe(self, bench: Bench) -> dict:
         block = module(bench.get()(*self.channels), f"{self.exercise}{self.channels}")
         return {
-            "convs": [describe_conv(layer) for layer in conv_layers(block)],
+            "convs": described_convs(block),
             "parameters": parameter_count(block),
         }
 
@@ -364,9 +371,7 @@ class EncoderParts(Check):
         return {
             "features": isinstance(features, nn.Sequential),
             "blocks": len(features) if isinstance(features, nn.Sequential) else None,
-            "convs": [describe_conv(layer) for layer in conv_layers(features)]
-            if isinstance(features, nn.Module)
-            else [],
+            "convs": described_convs(features),
             "mu_head": head_size(getattr(encoder, "mu_head", None)),
             "logvar_head": head_size(getattr(encoder, "logvar_head", None)),
             "shared": getattr(encoder, "mu_head", 1) is getattr(encoder, "logvar_head", 2),
@@ -423,9 +428,7 @@ class DecoderParts(Check):
         return {
             "fc": head_size(getattr(decoder, "fc", None)),
             "blocks": len(blocks) if isinstance(blocks, nn.Sequential) else None,
-            "block_convs": [describe_conv(layer) for layer in conv_layers(blocks)]
-            if isinstance(blocks, nn.Module)
-            else [],
+            "block_convs": described_convs(blocks),
             "head": describe_conv(head) if isinstance(head, CONVOLUTIONS) else None,
         }
 
