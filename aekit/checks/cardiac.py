@@ -31,7 +31,7 @@ from aekit.checks.core import (
     parameter_count,
     tensor,
 )
-from aekit.checks.families import KnownValue, PerSample, TwoHeads, family
+from aekit.checks.families import KnownValue, PerSample, TwoHeads, family, shares_one_head
 from aekit.checks.fixtures import TwoHeadEncoder
 
 LN4 = math.log(4.0)
@@ -374,7 +374,7 @@ class EncoderParts(Check):
             "convs": described_convs(features),
             "mu_head": head_size(getattr(encoder, "mu_head", None)),
             "logvar_head": head_size(getattr(encoder, "logvar_head", None)),
-            "shared": getattr(encoder, "mu_head", 1) is getattr(encoder, "logvar_head", 2),
+            "shared": shares_one_head(encoder),
         }
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:

@@ -26,7 +26,7 @@ from aekit.checks.core import (
     parameter_count,
     tensor,
 )
-from aekit.checks.families import KnownValue, PerSample, TwoHeads, family
+from aekit.checks.families import KnownValue, PerSample, TwoHeads, family, shares_one_head
 from aekit.checks.fixtures import seeded_autoencoder, seeded_vae
 
 LN2 = math.log(2.0)
@@ -212,7 +212,7 @@ class VAEEncoderParts(Check):
             isinstance(getattr(encoder, name, None), torch.nn.Linear)
             for name in ("mu_head", "logvar_head")
         )
-        parts["shared_head"] = getattr(encoder, "mu_head", 1) is getattr(encoder, "logvar_head", 2)
+        parts["shared_head"] = shares_one_head(encoder)
         return parts
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
