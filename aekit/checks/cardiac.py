@@ -20,8 +20,18 @@ from torch import nn
 
 from aekit.checks import vae
 from aekit.checks.compare import PASS, Verdict, expect_close, expect_shape, fail
-from aekit.checks.core import Bench, Check, Mismatch, identified, module, pair, tensor
-from aekit.checks.families import KnownValue, PerSample, TwoHeads, family
+from aekit.checks.core import (
+    Bench,
+    Check,
+    Mismatch,
+    identified,
+    linear_layers,
+    module,
+    pair,
+    parameter_count,
+    tensor,
+)
+from aekit.checks.families import KnownValue, PerSample, TwoHeads, family, shares_one_head
 from aekit.checks.fixtures import TwoHeadEncoder
 
 LN4 = math.log(4.0)
@@ -29,10 +39,6 @@ CONVOLUTIONS = (nn.Conv2d, nn.ConvTranspose2d)
 
 
 # --- helpers the public and hidden checks share -----------------------------------------------
-
-
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def conv_layers(model: nn.Module) -> list[nn.Module]:
@@ -56,6 +62,13 @@ def describe_conv(layer: nn.Module) -> list:
         list(layer.stride),
         list(padding),
     ]
+
+
+def described_convs(model: nn.Module | None) -> list[list]:
+    """:func:`describe_conv` of each of ``model``'s convolutions; none when it is no module."""
+    if not isinstance(model, nn.Module):
+        return []
+    return [describe_conv(layer) for layer in conv_layers(model)]
 
 
 def conv_spec(kind: str, c_in: int, c_out: int, kernel: int, stride: int, padding: int) -> list:
@@ -197,8 +210,7 @@ def seeded_cardiac_vae(bench: Bench, size: int = 8, latent_dim: int = 3, classes
     :class:`LogitDecoder`, seeded, on the bench's device."""
     encoder = OneHotEncoder(classes, size, latent_dim).to(bench.device)
     decoder = LogitDecoder(classes, size, latent_dim).to(bench.device)
-    layers = [m for m in (*encoder.modules(), *decoder.modules()) if isinstance(m, nn.Linear)]
-    fill_layers(bench, layers, gain=1.5)
+    fill_layers(bench, linear_layers(encoder) + linear_layers(decoder), gain=1.5)
     return encoder, decoder
 
 
@@ -317,7 +329,7 @@ class BlockLayers(Check):
     def probe(self, bench: Bench) -> dict:
         block = module(bench.get()(*self.channels), f"{self.exercise}{self.channels}")
         return {
-            "convs": [describe_conv(layer) for layer in conv_layers(block)],
+            "convs": described_convs(block),
             "parameters": parameter_count(block),
         }
 
@@ -359,12 +371,10 @@ class EncoderParts(Check):
         return {
             "features": isinstance(features, nn.Sequential),
             "blocks": len(features) if isinstance(features, nn.Sequential) else None,
-            "convs": [describe_conv(layer) for layer in conv_layers(features)]
-            if isinstance(features, nn.Module)
-            else [],
+            "convs": described_convs(features),
             "mu_head": head_size(getattr(encoder, "mu_head", None)),
             "logvar_head": head_size(getattr(encoder, "logvar_head", None)),
-            "shared": getattr(encoder, "mu_head", 1) is getattr(encoder, "logvar_head", 2),
+            "shared": shares_one_head(encoder),
         }
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
@@ -418,9 +428,7 @@ class DecoderParts(Check):
         return {
             "fc": head_size(getattr(decoder, "fc", None)),
             "blocks": len(blocks) if isinstance(blocks, nn.Sequential) else None,
-            "block_convs": [describe_conv(layer) for layer in conv_layers(blocks)]
-            if isinstance(blocks, nn.Module)
-            else [],
+            "block_convs": described_convs(blocks),
             "head": describe_conv(head) if isinstance(head, CONVOLUTIONS) else None,
         }
 
@@ -627,16 +635,6 @@ def forward_terms(bench: Bench, beta: float) -> dict:
     }
 
 
-def forward_mistakes(ce: torch.Tensor, kl: torch.Tensor, beta: float) -> list:
-    return [
-        (ce.mean(), "the KL term is missing: add beta * kl_divergence(mu, logvar)."),
-        ((ce + kl).mean(), "beta is ignored: multiply the KL term by beta."),
-        ((beta * ce + kl).mean(), "beta multiplies the cross-entropy; it weighs the KL term only."),
-        ((ce - beta * kl).mean(), "the KL term is subtracted; the loss adds it."),
-        ((ce + beta * kl).sum(), "you summed over the batch; take the mean."),
-    ]
-
-
 class ForwardLoss(Check):
     exercise = "cardiac_vae_forward"
     title = "loss is the batch mean of segmentation_loss + beta · kl_divergence"
@@ -650,7 +648,7 @@ class ForwardLoss(Check):
             seen["loss"],
             (ce + 0.25 * kl).mean(),
             "With beta = 0.25 the loss",
-            mistakes=forward_mistakes(ce, kl, 0.25),
+            mistakes=vae.beta_mistakes(ce, kl, 0.25, recon_name="cross-entropy"),
             otherwise="It should equal (segmentation_loss(logits, labels) + beta * "
             "kl_divergence(mu, logvar)).mean().",
         )

@@ -181,6 +181,10 @@ def linear_layers(model: nn.Module) -> list[nn.Linear]:
     return [layer for layer in model.modules() if isinstance(layer, nn.Linear)]
 
 
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
 def plain(value: Any) -> Any:
     """Observations as plain data: tensors detached, on the CPU, copied."""
     if isinstance(value, torch.Tensor):

@@ -109,6 +109,12 @@ class KeepsDevice(Check):
         return device_verdict(seen, self.subject, self.dtype)
 
 
+def shares_one_head(encoder: Any) -> bool:
+    """Whether the encoder's mu_head and logvar_head are one and the same layer (not when
+    either is missing: the stand-ins 1 and 2 differ)."""
+    return getattr(encoder, "mu_head", 1) is getattr(encoder, "logvar_head", 2)
+
+
 @family
 class TwoHeads(Check):
     """The encoder built with ``arguments`` returns (mu, logvar) of ``shape``, two different

@@ -10,7 +10,7 @@ import contextlib
 import torch
 from torch import nn
 
-from aekit.checks.core import Bench
+from aekit.checks.core import Bench, linear_layers
 
 
 class TwoHeadEncoder(nn.Module):
@@ -33,7 +33,7 @@ def seeded_autoencoder(bench: Bench, in_features: int = 784, latent_dim: int = 8
     decoder = nn.Sequential(nn.Linear(latent_dim, in_features), nn.Sigmoid())
     for model in (encoder, decoder):
         model.to(bench.device)
-        bench.fill_linear_layers([m for m in model.modules() if isinstance(m, nn.Linear)], 0.1)
+        bench.fill_linear_layers(linear_layers(model), 0.1)
     return encoder, decoder
 
 
@@ -41,7 +41,7 @@ def seeded_vae(bench: Bench, in_features: int = 784, latent_dim: int = 3):
     """(encoder, decoder) for VAE forward passes: a :class:`TwoHeadEncoder` and a decoder."""
     encoder = TwoHeadEncoder(in_features, 16, latent_dim).to(bench.device)
     decoder = nn.Sequential(nn.Linear(latent_dim, in_features), nn.Sigmoid()).to(bench.device)
-    bench.fill_linear_layers([m for m in encoder.modules() if isinstance(m, nn.Linear)], 0.1)
+    bench.fill_linear_layers(linear_layers(encoder), 0.1)
     bench.fill_linear_layers([decoder[0]], 0.5)
     return encoder, decoder
 
@@ -49,6 +49,11 @@ def seeded_vae(bench: Bench, in_features: int = 784, latent_dim: int = 3):
 def gradient_norms(model: nn.Module) -> float:
     """Sum of the parameter gradients' norms (0.0 when no gradient arrived)."""
     return float(sum(p.grad.norm() for p in model.parameters() if p.grad is not None))
+
+
+def gradient_of(value: torch.Tensor) -> torch.Tensor:
+    """The gradient ``value`` received, or an empty tensor where none arrived."""
+    return value.grad if value.grad is not None else torch.zeros(0)
 
 
 @contextlib.contextmanager

@@ -16,8 +16,17 @@ from torch import nn
 
 from aekit.checks import vae
 from aekit.checks.compare import PASS, Verdict, expect_close, fail
-from aekit.checks.core import Bench, Check, identified, linear_layers, module, pair, tensor
-from aekit.checks.families import KnownValue, PerSample, TwoHeads, family
+from aekit.checks.core import (
+    Bench,
+    Check,
+    identified,
+    linear_layers,
+    module,
+    pair,
+    parameter_count,
+    tensor,
+)
+from aekit.checks.families import KnownValue, PerSample, TwoHeads, family, shares_one_head
 from aekit.checks.fixtures import seeded_autoencoder, seeded_vae
 
 LN2 = math.log(2.0)
@@ -25,10 +34,6 @@ LN2 = math.log(2.0)
 
 def layer_sizes(model) -> list[list[int]]:
     return [[layer.in_features, layer.out_features] for layer in linear_layers(model)]
-
-
-def parameter_count(model) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def expect_layers(seen: dict, expected: list[list[int]], count: int, what: str) -> Verdict:
@@ -207,7 +212,7 @@ class VAEEncoderParts(Check):
             isinstance(getattr(encoder, name, None), torch.nn.Linear)
             for name in ("mu_head", "logvar_head")
         )
-        parts["shared_head"] = getattr(encoder, "mu_head", 1) is getattr(encoder, "logvar_head", 2)
+        parts["shared_head"] = shares_one_head(encoder)
         return parts
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
@@ -260,12 +265,7 @@ class VaeLossTerms(Check):
             seen["loss"],
             (recon + 0.25 * kl).mean(),
             "With beta = 0.25 the loss",
-            mistakes=[
-                (recon.mean(), "the KL term is missing: add beta * kl_divergence(mu, logvar)."),
-                ((recon + kl).mean(), "beta is ignored: multiply the KL term by beta."),
-                ((recon - 0.25 * kl).mean(), "the KL term is subtracted; the loss adds it."),
-                ((recon + 0.25 * kl).sum(), "you summed over the batch; take the mean."),
-            ],
+            mistakes=vae.beta_mistakes(recon, kl, 0.25),
             otherwise="It should equal (reconstruction_loss(x_hat, x) + beta * kl_divergence(mu, logvar)).mean().",
         )
 

@@ -1,11 +1,13 @@
 """Public checks of the VAE pieces both assignments share, ``reparameterize`` and
-``kl_divergence``: one contract (docs/contract.md), so one set of checks, listed by both."""
+``kl_divergence``: one contract (docs/contract.md), so one set of checks, listed by both. Also
+the typical mistakes with the terms of a VAE's loss, which the forward-pass checks of both
+assignments, public and hidden, name."""
 
 import math
 
 import torch
 
-from aekit.checks.compare import PASS, Verdict, fail
+from aekit.checks.compare import PASS, STATISTICAL_Z, Verdict, fail
 from aekit.checks.core import Bench, Check, tensor
 from aekit.checks.families import KeepsDevice, KnownValue, PerSample
 
@@ -75,7 +77,7 @@ def judge_moments(seen: dict) -> Verdict:
 
     def variance_is(*target: float) -> bool:
         target = torch.tensor(target, dtype=torch.float64)
-        return bool(((var - target).abs() <= target * math.sqrt(2.0 / count) * 6).all())
+        return bool(((var - target).abs() <= target * math.sqrt(2.0 / count) * STATISTICAL_Z).all())
 
     if variance_is(1.0, 16.0):
         return fail(
@@ -87,7 +89,8 @@ def judge_moments(seen: dict) -> Verdict:
             "The noise looks uniform (variance 1/12): draw eps with torch.randn_like, not torch.rand_like."
         )
     want_mean = torch.tensor([1.5, -2.0], dtype=torch.float64)
-    if ((mean - want_mean).abs() > (torch.tensor([1.0, 4.0]) / count).sqrt() * 6).any():
+    standard_errors = (torch.tensor([1.0, 4.0]) / count).sqrt()
+    if ((mean - want_mean).abs() > standard_errors * STATISTICAL_Z).any():
         return fail(f"The samples' mean is {_rounded(mean)}, expected mu = (1.5, -2).")
     if not variance_is(1.0, 4.0):
         return fail(
@@ -120,6 +123,28 @@ def kl_known(bench: Bench) -> tuple:
 
 KL_PER_DIMENSION = torch.tensor([2.0, 0.5 * (math.e - 2.0)], dtype=torch.float64)
 KL_KNOWN = 3 * KL_PER_DIMENSION
+
+
+# --- the loss of a VAE's forward pass (vae_forward, cardiac_vae_forward) ---------------------
+
+BETA_IGNORED = "beta is ignored: multiply the KL term by beta."
+
+
+def beta_mistakes(
+    recon: torch.Tensor, kl: torch.Tensor, beta: float, recon_name: str = ""
+) -> list[tuple[torch.Tensor, str]]:
+    """The loss (recon + beta · kl).mean() as typical mistakes compute it, each with what it
+    means; with ``recon_name`` (the messages' name for recon) also beta weighing recon."""
+    weighed = f"beta multiplies the {recon_name}; it weighs the KL term only."
+    scaled = [((beta * recon + kl).mean(), weighed)] if recon_name else []
+    return [
+        (recon.mean(), "the KL term is missing: add beta * kl_divergence(mu, logvar)."),
+        ((recon + kl).mean(), BETA_IGNORED),
+        *scaled,
+        ((recon - beta * kl).mean(), "the KL term is subtracted; the loss adds it."),
+        ((recon + beta * kl).sum(), "you summed over the batch; take the mean."),
+    ]
+
 
 # The checks by id (see aekit.checks.core.identified), listed by both assignments.
 TABLE: dict[str, Check] = {

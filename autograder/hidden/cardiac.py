@@ -23,7 +23,6 @@ from aekit.checks.cardiac import (
     floats,
     heart_maps,
     label_maps,
-    parameter_count,
     projection,
     seeded_cardiac_vae,
 )
@@ -37,9 +36,18 @@ from aekit.checks.compare import (
     first_failure,
     is_close,
 )
-from aekit.checks.core import Bench, Check, Mismatch, identified, module, pair, tensor
+from aekit.checks.core import (
+    Bench,
+    Check,
+    Mismatch,
+    identified,
+    module,
+    pair,
+    parameter_count,
+    tensor,
+)
 from aekit.checks.families import KeepsDevice, device_verdict, family
-from aekit.checks.fixtures import run_on_meta
+from aekit.checks.fixtures import gradient_of, run_on_meta
 from autograder.hidden import vae
 from autograder.hidden.families import (
     DecodesSample,
@@ -50,6 +58,7 @@ from autograder.hidden.families import (
     ReferenceCheck,
     WeighsOnlyKl,
     heads_and_decoder,
+    heads_swapped,
 )
 
 # --- to_onehot ------------------------------------------------------------------------------
@@ -192,10 +201,9 @@ class EncoderValues(ReferenceCheck):
         return {"mu": tensor(mu, "mu"), "logvar": tensor(logvar, "logvar")}
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        if is_close(seen["mu"], reference["logvar"]) and is_close(seen["logvar"], reference["mu"]):
-            return fail(
-                "mu and logvar are swapped: mu comes from mu_head, logvar from logvar_head."
-            )
+        swapped = heads_swapped(seen, reference)
+        if not swapped.passed:
+            return swapped
         return expect_all_close(
             seen,
             reference,
@@ -325,6 +333,12 @@ def loss_inputs(bench: Bench, shape=(3, 4, 6, 5), dtype=torch.float64):
     return logits, label_maps(bench, count, height, width, classes)
 
 
+def onehot(labels: torch.Tensor, classes: int, dtype: torch.dtype) -> torch.Tensor:
+    """(N, classes, H, W) one-hot maps of (N, H, W) labels, the layout of the contract's
+    to_onehot."""
+    return F.one_hot(labels, classes).permute(0, 3, 1, 2).to(dtype)
+
+
 def summed(per_pixel: torch.Tensor) -> torch.Tensor:
     return per_pixel.reshape(len(per_pixel), -1).sum(dim=1)
 
@@ -333,7 +347,7 @@ def loss_mistakes(logits: torch.Tensor, labels: torch.Tensor) -> list:
     """Wrong losses a student might compute, with what each one means."""
     pixels = labels[0].numel()
     right = summed(F.cross_entropy(logits, labels, reduction="none"))
-    onehot = F.one_hot(labels, logits.shape[1]).permute(0, 3, 1, 2).to(logits.dtype)
+    targets = onehot(labels, logits.shape[1], logits.dtype)
     return [
         (
             right / pixels,
@@ -348,7 +362,7 @@ def loss_mistakes(logits: torch.Tensor, labels: torch.Tensor) -> list:
             "F.nll_loss needs log-probabilities: use F.cross_entropy on the logits (or log_softmax first).",
         ),
         (
-            summed(F.binary_cross_entropy_with_logits(logits, onehot, reduction="none")),
+            summed(F.binary_cross_entropy_with_logits(logits, targets, reduction="none")),
             "this is a binary cross-entropy per class: the classes compete, so use the multi-class "
             "F.cross_entropy (softmax over dim 1).",
         ),
@@ -388,15 +402,13 @@ class LossGradient(HiddenCheck):
         logits, labels = loss_inputs(bench, (2, 4, 5, 5))
         logits.requires_grad_()
         tensor(bench.get()(logits, labels), "the loss").sum().backward()
-        grad = logits.grad if logits.grad is not None else torch.zeros(0)
-        return {"logits": logits, "labels": labels, "grad": grad}
+        return {"logits": logits, "labels": labels, "grad": gradient_of(logits)}
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
         if seen["grad"].numel() == 0:
             return fail("No gradient reaches the logits: do not detach them or take an argmax.")
         logits, labels = seen["logits"], seen["labels"]
-        onehot = F.one_hot(labels, 4).permute(0, 3, 1, 2).to(torch.float64)
-        expected = logits.softmax(dim=1) - onehot
+        expected = logits.softmax(dim=1) - onehot(labels, 4, torch.float64)
         return expect_close(
             seen["grad"],
             expected,
@@ -589,8 +601,7 @@ class ForwardValues(ReferenceCheck):
 
 
 def decode_mean(encoder: nn.Module, decoder: nn.Module, labels: torch.Tensor) -> torch.Tensor:
-    onehot = F.one_hot(labels, 4).permute(0, 3, 1, 2).float()
-    return decoder(encoder(onehot)[0])
+    return decoder(encoder(onehot(labels, 4, torch.float32))[0])
 
 
 # --- project_segmentation -------------------------------------------------------------------

@@ -11,6 +11,7 @@ from aekit.checks.compare import PASS, Verdict, expect_all_close, expect_close, 
 from aekit.checks.core import Bench, Check, module, pair, tensor
 from aekit.checks.families import family
 from aekit.checks.fixtures import gradient_norms
+from aekit.checks.vae import BETA_IGNORED
 
 Fixtures = Callable[[Bench], tuple[nn.Module, nn.Module]]
 
@@ -120,6 +121,16 @@ class HeadGradients(GradientsReach):
         return seen
 
 
+# --- the VAE encoders' heads ---------------------------------------------------------------------
+
+
+def heads_swapped(seen: dict, want: dict) -> Verdict:
+    """Fail when the encoder's mu is the expected logvar and its logvar the expected mu."""
+    if is_close(seen["mu"], want["logvar"]) and is_close(seen["logvar"], want["mu"]):
+        return fail("mu and logvar are swapped: mu comes from mu_head, logvar from logvar_head.")
+    return PASS
+
+
 # --- the VAE forward passes ----------------------------------------------------------------------
 
 
@@ -170,11 +181,10 @@ class WeighsOnlyKl(ReferenceCheck):
         return {f"loss_{beta}": self.loss(bench, beta) for beta in self.betas}
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        ignored = "beta is ignored: multiply the KL term by beta."
         return expect_all_close(
             seen,
             reference,
             {f"loss_{beta}": f"With beta = {beta} the loss" for beta in (0, 4)},
-            mistakes=[(reference["loss_1"], ignored)] if 1 in self.betas else [],
+            mistakes=[(reference["loss_1"], BETA_IGNORED)] if 1 in self.betas else [],
             otherwise=self.otherwise,
         )

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from aekit.checks import mnist as public
-from aekit.checks.compare import PASS, Verdict, expect_all_close, expect_close, fail, is_close
+from aekit.checks.compare import PASS, Verdict, expect_all_close, expect_close, fail
 from aekit.checks.core import (
     Bench,
     Check,
@@ -22,11 +22,12 @@ from aekit.checks.core import (
     linear_layers,
     module,
     pair,
+    parameter_count,
     tensor,
 )
 from aekit.checks.families import family
-from aekit.checks.fixtures import run_on_meta, seeded_autoencoder, seeded_vae
-from aekit.checks.mnist import LinearChain, parameter_count
+from aekit.checks.fixtures import gradient_of, run_on_meta, seeded_autoencoder, seeded_vae
+from aekit.checks.mnist import LinearChain
 from autograder.hidden import vae
 from autograder.hidden.families import (
     DecodesSample,
@@ -38,6 +39,7 @@ from autograder.hidden.families import (
     WeighsOnlyKl,
     encoder_and_decoder,
     heads_and_decoder,
+    heads_swapped,
 )
 
 # --- make_encoder / make_decoder -----------------------------------------------------------
@@ -102,7 +104,7 @@ class ReconstructionAnyShape(ReferenceCheck):
             seen[name] = loss
             if name == "other":
                 tensor(loss, "the loss").sum().backward()
-                seen["grad"] = x_hat.grad if x_hat.grad is not None else torch.zeros(0)
+                seen["grad"] = gradient_of(x_hat)
         return seen
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
@@ -189,13 +191,13 @@ class VAEEncoderSharedTrunk(HiddenCheck):
             }
 
     def judge(self, seen: dict, reference: dict | None) -> Verdict:
-        if is_close(seen["mu"], seen["want_logvar"]) and is_close(seen["logvar"], seen["want_mu"]):
-            return fail(
-                "mu and logvar are swapped: mu comes from mu_head, logvar from logvar_head."
-            )
+        want = {name: seen[f"want_{name}"] for name in ("mu", "logvar")}
+        swapped = heads_swapped(seen, want)
+        if not swapped.passed:
+            return swapped
         return expect_all_close(
             seen,
-            {name: seen[f"want_{name}"] for name in ("mu", "logvar")},
+            want,
             {"mu": "mu", "logvar": "logvar"},
             otherwise={
                 name: f"forward must return {name}_head(trunk(x)), both heads on the same trunk output."
