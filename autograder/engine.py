@@ -14,7 +14,7 @@ from pathlib import Path
 from aekit.checks.core import Check, judge_outcome
 from autograder import course, loader
 from autograder.assignments import Assignment
-from autograder.reference import Reference
+from autograder.reference import PendingReference, Reference
 from autograder.sandbox import ChildLost, Limits, Sandbox, observe
 from autograder.written import Written
 
@@ -91,7 +91,7 @@ def digest(path: Path) -> str:
 
 def grade_notebook(
     path: Path,
-    reference: Reference,
+    reference: Reference | PendingReference,
     student: str,
     device: str = "cpu",
     limits: Limits = Limits(),
@@ -118,7 +118,7 @@ def grade_notebook(
 
 def grade_cells(
     cells: list[tuple[int, str]],
-    reference: Reference,
+    reference: Reference | PendingReference,
     device: str = "cpu",
     limits: Limits = Limits(),
 ) -> tuple[list[CheckResult], list[str], list[str]]:
@@ -131,6 +131,8 @@ def grade_cells(
         except ChildLost as lost:
             message = f"Your notebook could not be loaded: {lost}"
             return failed_everywhere(assignment, message), sandbox.notes, sandbox.fences
+        if isinstance(reference, PendingReference):  # loading beside this child, until now
+            reference = reference.result()
         verdicts = {}
         composites = set(assignment.pieces)
         for phase in ("pieces", "composites"):

@@ -101,7 +101,7 @@ def grade(root: Path, name: str) -> dict:
     from autograder import loader, report
     from autograder.assignments import get_assignment
     from autograder.engine import grade_notebook
-    from autograder.reference import load_reference
+    from autograder.reference import PendingReference
     from autograder.sandbox import shared_zygote
 
     assignment = get_assignment(name)
@@ -113,7 +113,7 @@ def grade(root: Path, name: str) -> dict:
     except loader.NotebookError as error:
         return not_graded(root, assignment, f"The submission could not be read: {error}")
     shared_zygote(name)  # started by main() already, unless that failed
-    reference = load_reference(assignment)
+    reference = PendingReference(assignment)  # loads while the submission's child does
     result = grade_notebook(notebook, reference, student_id(root, notebook), "cpu", limits())
     result.written = marked_on_gradescope(assignment)
     return report.results_json(result, hidden_checks())

@@ -12,6 +12,7 @@ the reference ever enters a student's process.
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,21 @@ def load_reference(
                 )
             observations[check.name] = payload
     return Reference(assignment, observations, ReferencePieces(sandbox), notebook)
+
+
+class PendingReference:
+    """A reference loading in a thread of its own, so that the first submission's child
+    loads meanwhile (``run_autograder`` grades one): :func:`autograder.engine.grade_cells`
+    waits for it once that child is up. A failure to load is raised by :meth:`result`."""
+
+    def __init__(self, assignment: Assignment):
+        self.assignment = assignment
+        self.loading = ThreadPoolExecutor(1, thread_name_prefix="aekit-reference")
+        self.future = self.loading.submit(load_reference, assignment)
+        self.loading.shutdown(wait=False)
+
+    def result(self) -> Reference:
+        return self.future.result()
 
 
 def load_quietly(cells: list[tuple[int, str]]) -> dict[str, Any]:
