@@ -13,6 +13,7 @@ answers' sheet, run.json and the class report.
 """
 
 import contextlib
+import gc
 import hashlib
 import json
 import os
@@ -437,6 +438,7 @@ def run(args) -> int:
         print(f"aekit grade: {error}", file=sys.stderr)
         return 2
     print(f"reference: {notebook}", file=sys.stderr)
+    gc.freeze()  # torch and the reference live all run: no collection need walk them again
     if marks is not None:
         given = written.merge(marks, out)
         print(f"written answers: {given} marks merged from {args.written}", file=sys.stderr)

@@ -14,6 +14,7 @@ Gradescope's container has about 768 MB of memory and half a CPU, hence the limi
 """
 
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -113,6 +114,7 @@ def grade(root: Path, name: str) -> dict:
     except loader.NotebookError as error:
         return not_graded(root, assignment, f"The submission could not be read: {error}")
     shared_zygote(name)  # started by main() already, unless that failed
+    gc.freeze()  # what is imported lives all run: no collection need walk torch's heap again
     reference = PendingReference(assignment)  # loads while the submission's child does
     result = grade_notebook(notebook, reference, student_id(root, notebook), "cpu", limits())
     result.written = marked_on_gradescope(assignment)
