@@ -1,3 +1,3 @@
-from aekit.cli import main
+from aekit.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -362,6 +362,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def entry() -> None:
+    """The ``aekit`` command: :func:`main`, then an exit that does not tear torch down (0.6 s
+    once a grading command imported it; every file is written and closed by then)."""
+    status = main()
+    if "torch" not in sys.modules:
+        sys.exit(status)
+    with contextlib.suppress(OSError):  # a closed pipe: nothing left to say anyway
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(status)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:

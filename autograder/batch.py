@@ -439,6 +439,7 @@ def run(args) -> int:
         return 2
     print(f"reference: {notebook}", file=sys.stderr)
     gc.freeze()  # torch and the reference live all run: no collection need walk them again
+    class_report.prefetch()
     if marks is not None:
         given = written.merge(marks, out)
         print(f"written answers: {given} marks merged from {args.written}", file=sys.stderr)

@@ -196,7 +196,7 @@ def student_pyproject(project: dict, pins: list[str]) -> str:
         f"requires-python = {string(project.get('requires-python', '>=3.11'))}\n"
         f"dependencies = [\n{dependencies}]\n\n"
         "[project.scripts]\n"
-        'aekit = "aekit.cli:main"\n\n'
+        'aekit = "aekit.cli:entry"\n\n'
         "[tool.setuptools.packages.find]\n"
         'include = ["aekit*"]\n'
     )

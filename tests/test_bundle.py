@@ -208,7 +208,7 @@ def test_pip_files_pin_what_pyproject_pins_and_install_aekit_only(built):
     course = project()
     student = tomllib.loads((built / "pyproject.toml").read_text())
     assert student["project"]["dependencies"] == course["dependencies"]
-    assert student["project"]["scripts"] == {"aekit": "aekit.cli:main"}
+    assert student["project"]["scripts"] == {"aekit": "aekit.cli:entry"}
     assert student["tool"]["setuptools"]["packages"]["find"]["include"] == ["aekit*"]
     assert pins_of((built / "requirements.txt").read_text()) == course["dependencies"]
 
