@@ -148,9 +148,9 @@ class PendingReference:
 
     def __init__(self, assignment: Assignment):
         self.assignment = assignment
-        self.loading = ThreadPoolExecutor(1, thread_name_prefix="aekit-reference")
-        self.future = self.loading.submit(load_reference, assignment)
-        self.loading.shutdown(wait=False)
+        loading = ThreadPoolExecutor(1, thread_name_prefix="aekit-reference")
+        self.future = loading.submit(load_reference, assignment)
+        loading.shutdown(wait=False)  # the thread ends with its one task
 
     def result(self) -> Reference:
         return self.future.result()

@@ -6,10 +6,10 @@ Ordinary eager code runs them: a ``Linear`` on the meta device (the device check
 step of any optimizer. Outside ``torch.compile`` the mark changes nothing, so importing the
 compiler for it is wasted: the zygote installs :class:`DeferredDynamo` in its place instead.
 
-The stand-in answers ``disable`` and ``graph_break`` alone. Marked functions run as they are until the real
-``torch._dynamo`` is loaded, and through the real ``disable`` after. Anything else asked of it
-(``torch.compile``, ``import torch._dynamo.config``) loads the real module first, so a notebook
-that compiles behaves as it would anywhere.
+The stand-in answers ``disable`` and ``graph_break`` alone. Marked functions run as they are
+until the real ``torch._dynamo`` is loaded, and through the real ``disable`` after. Anything
+else asked of it (``torch.compile``, ``import torch._dynamo.config``) loads the real module
+first, so a notebook that compiles behaves as it would anywhere.
 """
 
 import functools
@@ -21,7 +21,8 @@ NAME = "torch._dynamo"
 
 
 class DeferredDynamo(types.ModuleType):
-    """Stands in for ``torch._dynamo`` until something other than ``disable`` is asked of it."""
+    """Stands in for ``torch._dynamo`` until something beyond ``disable`` and ``graph_break``
+    is asked of it."""
 
     def disable(self, fn=None, recursive=True, **options):
         if fn is None:  # used as @disable(recursive=False)
