@@ -109,6 +109,8 @@ class Worker:
     def handle(self, request: dict) -> dict:
         if request.get("reset"):  # a new check: nothing handed out for the last one survives
             self.op_reset(request)
+        if "seed" in request:  # torch's global generator, reset before the request runs
+            torch.manual_seed(int(request["seed"]))
         operation = request.get("op")
         handler = getattr(self, f"op_{operation}", None)
         if handler is None:
@@ -149,10 +151,6 @@ class Worker:
         self.calls.clear()
         return {"op": "done"}
 
-    def op_seed(self, request: dict) -> dict:
-        torch.manual_seed(int(request["value"]))
-        return {"op": "done"}
-
     def op_get(self, request: dict) -> dict:
         value = self.namespace.get(request["name"])
         if value is None:
@@ -160,6 +158,8 @@ class Worker:
         return {"op": "value", "value": self.export(value)}
 
     def op_call(self, request: dict) -> dict:
+        for handle, values in request["sets"]:
+            self.set_parameters(handle, values)
         target = self.resolve(request["target"])
         args = self.resolve(request["args"])
         kwargs = self.resolve(request["kwargs"])
@@ -197,14 +197,12 @@ class Worker:
         )
         return {"op": "value", "value": [None if grad is None else grad for grad in grads]}
 
-    def op_set(self, request: dict) -> dict:
+    def set_parameters(self, handle: int, values: dict) -> None:
         """Copy the grader's values into a module's parameters (seeded weights)."""
-        module = self.objects[int(request["handle"])]
-        parameters = dict(module.named_parameters(recurse=False))
+        parameters = dict(self.objects[int(handle)].named_parameters(recurse=False))
         with torch.no_grad():
-            for name, value in request["values"].items():
+            for name, value in values.items():
                 parameters[name].copy_(value)
-        return {"op": "done"}
 
     def op_method(self, request: dict) -> dict:
         """``to``, ``train`` or ``eval`` on a module the grader holds."""

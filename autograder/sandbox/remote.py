@@ -48,6 +48,7 @@ class RemoteBench(Bench):
         self.shadows: list[nn.Module] = []
         self.synced: dict[int, int] = {}  # id(shadow parameter) -> its _version when sent
         self.fresh = True  # the first request also tells the child to forget the last check
+        self.seed: int | None = None  # a reseed not yet sent: it travels with the next request
 
     # --- the Bench interface ----------------------------------------------------------------
 
@@ -60,7 +61,9 @@ class RemoteBench(Bench):
         return value
 
     def reseed(self, offset: int = 0) -> None:
-        self.ask({"op": "seed", "value": self.check.seed + offset})
+        # Nothing runs in the child until the next request, so the seed can wait for it: a
+        # round trip less per reseed (a fifth of all requests).
+        self.seed = self.check.seed + offset
 
     # --- requests ---------------------------------------------------------------------------
 
@@ -68,6 +71,8 @@ class RemoteBench(Bench):
         """Send ``message``; the child's answer, or :class:`Raised` for the student's error."""
         if self.fresh:
             message, self.fresh = {**message, "reset": True}, False
+        if self.seed is not None:
+            message, self.seed = {**message, "seed": self.seed}, None
         reply = self.sandbox.request(message)
         if not isinstance(reply, dict):
             raise Mismatch("The sandbox answered something unreadable.")
@@ -79,9 +84,9 @@ class RemoteBench(Bench):
 
     def call(self, target: "RemoteObject | nn.Module", args: tuple, kwargs: dict) -> Any:
         """``target(*args, **kwargs)`` in the child, as a node of the local autograd graph."""
-        self.sync()
         message = {
             "op": "call",
+            "sets": self.changed_parameters(),
             "target": Ref(target._aekit_handle),
             "args": self.outgoing(args),
             "kwargs": self.outgoing(kwargs),
@@ -108,8 +113,10 @@ class RemoteBench(Bench):
             raise Mismatch("The gradients of your code came back malformed.")
         return [_tensor_or_none(grad) for grad in found]
 
-    def sync(self) -> None:
-        """Send shadow parameters changed here (seeded weights) to the child."""
+    def changed_parameters(self) -> list:
+        """[handle, {name: value}] of the shadow parameters changed here (seeded weights),
+        which the child copies into the student's modules before the call they travel with."""
+        changes = []
         for shadow in self.shadows:
             values = {
                 name: param.detach()
@@ -117,9 +124,11 @@ class RemoteBench(Bench):
                 if param is not None and self.synced.get(id(param)) != param._version
             }
             if values:
-                self.ask({"op": "set", "handle": shadow._aekit_handle, "values": values})
-                for name in values:
-                    self.synced[id(shadow._parameters[name])] = shadow._parameters[name]._version
+                changes.append([shadow._aekit_handle, values])
+                for name, param in shadow._parameters.items():
+                    if name in values:
+                        self.synced[id(param)] = param._version
+        return changes
 
     def method(self, shadow: nn.Module, name: str, **options) -> None:
         self.ask({"op": "method", "handle": shadow._aekit_handle, "name": name, **options})
