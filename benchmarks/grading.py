@@ -9,11 +9,16 @@
 - memory: the peak resident memory of every process of the grading run (the grader, the
   zygote, each sandboxed child), sampled every 20 ms;
 - time limit: a batch with a submission that never returns finishes, and that check is cut
-  at the limit.
+  at the limit;
+- side by side: the throughput of this tree and of the grader before the sandbox redesign
+  (``--against``, default commit 7f14fd4), interleaved round by round, so that both see the
+  same machine: how much the sandbox and the trusted judging cost, whatever the machine's
+  speed at the time (it varies by a factor of two within an hour on a shared machine).
 """
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -29,6 +34,8 @@ from autograder.assignments import ASSIGNMENTS, COURSE_ROOT
 from autograder.release import tool_environment
 
 AEKIT = [sys.executable, "-m", "aekit"]
+# The grader before the sandbox redesign, whose throughput the redesign must keep within 20 %.
+BEFORE_SANDBOX = "7f14fd4"
 
 
 def assignments() -> list[str]:
@@ -111,7 +118,8 @@ def _role(process: psutil.Process) -> str:
     if "autograder.sandbox.zygote" not in " ".join(command):
         return "grader"
     parent = process.parent()
-    forked = parent and Path(parent.cmdline()[0]).name != "bwrap"
+    above = parent.cmdline() if parent else []  # empty while the parent exits
+    forked = bool(above) and Path(above[0]).name != "bwrap"
     return "sandboxed child" if forked and _is_zygote(parent) else "zygote"
 
 
@@ -281,6 +289,67 @@ def time_limit(assignment: str, scratch: Path, limit: float = 10.0) -> dict:
     }
 
 
+def side_by_side(commit: str, scratch: Path, rounds: int, students: int) -> dict:
+    """Seconds per submission of ``aekit grade --jobs 2`` on ``students`` copies, for this tree
+    and for ``commit`` (checked out in a worktree), interleaved ``rounds`` times: the median of
+    each, per assignment, and the ratio. Each tree writes its own copies of its solutions."""
+    tree = scratch / f"at-{commit}"
+    checkout = ["git", "-C", str(COURSE_ROOT), "worktree", "add", "--detach", str(tree), commit]
+    made = subprocess.run(checkout, capture_output=True, text=True)
+    if made.returncode != 0:  # a shallow clone, or no git: the other figures still stand
+        return {"commit": commit, "skipped": made.stderr.strip() or "git worktree add failed"}
+    trees = {"now": COURSE_ROOT, commit: tree}
+    try:
+        figures = {}
+        for assignment in assignments():
+            seconds = {name: [] for name in trees}
+            for name, root in trees.items():
+                _in_tree(
+                    root,
+                    "from benchmarks.grading import copies; from pathlib import Path; "
+                    f"copies({assignment!r}, Path({str(scratch / name / assignment)!r}), "
+                    f"{students})",
+                )
+            for _ in range(rounds):
+                for name, root in trees.items():
+                    folder = scratch / name / assignment
+                    start = time.perf_counter()
+                    _in_tree(
+                        root,
+                        None,
+                        "grade",
+                        assignment,
+                        str(folder),
+                        "--out",
+                        str(folder.with_name(f"{assignment}-out")),
+                        "--jobs",
+                        "2",
+                        "--quiet",
+                        "--force",
+                    )
+                    seconds[name].append((time.perf_counter() - start) / students)
+            medians = {name: sorted(times)[len(times) // 2] for name, times in seconds.items()}
+            figures[assignment] = {
+                "now_s_per_submission": medians["now"],
+                "before_s_per_submission": medians[commit],
+                "now_over_before": medians["now"] / medians[commit],
+                "rounds": {name: [round(t, 3) for t in times] for name, times in seconds.items()},
+            }
+        return {"commit": commit, **figures}
+    finally:
+        subprocess.run(
+            ["git", "-C", str(COURSE_ROOT), "worktree", "remove", "--force", str(tree)],
+            capture_output=True,
+        )
+
+
+def _in_tree(root: Path, code: str | None, *aekit: str) -> None:
+    """Python code, or the aekit command, run from the tree at ``root`` (its own packages)."""
+    command = [sys.executable, "-c", code] if code else [*AEKIT, *aekit]
+    environment = {**os.environ, "PYTHONPATH": str(root)}
+    subprocess.run(command, cwd=root, env=environment, check=True, capture_output=True)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=16)
@@ -292,6 +361,16 @@ def main(argv: list[str] | None = None) -> dict:
         default=sys.executable,
         help="the Python run_autograder uses (e.g. a venv with the CPU-only torch the "
         "Gradescope bundle installs; default: this one)",
+    )
+    parser.add_argument(
+        "--against",
+        default=BEFORE_SANDBOX,
+        metavar="COMMIT",
+        help=f"the commit whose throughput is measured side by side (default {BEFORE_SANDBOX}, "
+        "the grader before the sandbox redesign)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds of the side by side (0: skip)"
     )
     parser.add_argument(
         "--gradescope-only",
@@ -320,6 +399,10 @@ def main(argv: list[str] | None = None) -> dict:
                     "nbgrader_s_per_submission": nb,
                     "nbgrader_over_aekit": nb / per,
                 }
+        if args.rounds:
+            figures["side_by_side"] = side_by_side(
+                args.against, scratch / "side-by-side", args.rounds, args.students
+            )
         figures["time_limit"] = time_limit("mnist_autoencoders", scratch)
         figures["one_submission"] = {
             name: one_submission(name, scratch / name, args.bundle_python) for name in assignments()
@@ -354,11 +437,31 @@ def report(figures: dict, students: int) -> None:
             f"    run_autograder's whole process tree: peak summed PSS "
             f"{row['run_autograder_pss_mb']:.0f} MB (target ≤ 600 MB with CPU-only torch)"
         )
+    if "side_by_side" in figures:
+        report_side_by_side(figures["side_by_side"])
     limit = figures["time_limit"]
     print(
         f"  time limit {limit['limit_s']:.0f} s: batch with a never-returning submission finished in "
         f"{limit['batch_s']:.1f} s, {limit['cut_checks']} check cut, its score {limit['score_loops']:g}"
     )
+
+
+def report_side_by_side(pair: dict) -> None:
+    if "skipped" in pair:
+        print(f"  side by side with {pair['commit']}: not measured ({pair['skipped']})")
+        return
+    rounds = len(pair[assignments()[0]]["rounds"]["now"])
+    print(
+        f"  side by side with the grader before the sandbox ({pair['commit']}), median of "
+        f"{rounds} interleaved rounds:"
+    )
+    for assignment in assignments():
+        row = pair[assignment]
+        print(
+            f"    {assignment}: {row['now_s_per_submission']:.2f} s per submission against "
+            f"{row['before_s_per_submission']:.2f} s ({100 * (row['now_over_before'] - 1):+.0f} %, "
+            "target ≤ +20 %)"
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ score it must get per exercise. They are built from ``solutions/`` (a perfect st
 
 import copy
 import json
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,6 +178,267 @@ def written_differently() -> dict:
     for exercise, source in WRITTEN_DIFFERENTLY.items():
         notebook = replace(notebook, exercise, source)
     return insert_after(notebook, "make_encoder", HELPER_CELL)
+
+
+# --- the cardiac_autoencoders scenarios ---------------------------------------------------------
+
+CARDIAC = "cardiac_autoencoders"
+
+# Correct code in other styles, per exercise: each passes every check of its exercise.
+CARDIAC_WRITTEN_DIFFERENTLY = {
+    "to_onehot": [
+        """
+        def to_onehot(labels, num_classes=4):
+            # rows of the identity matrix, one per label
+            return torch.eye(num_classes, device=labels.device)[labels].permute(0, 3, 1, 2)
+        """,
+        """
+        def to_onehot(labels, num_classes=4):
+            shape = (len(labels), num_classes, *labels.shape[1:])
+            blank = torch.zeros(shape, dtype=torch.float32, device=labels.device)
+            return blank.scatter_(1, labels.unsqueeze(1), 1.0)
+        """,
+        """
+        def to_onehot(labels, num_classes=4):
+            classes = torch.arange(num_classes, device=labels.device).view(1, -1, 1, 1)
+            return (labels.unsqueeze(1) == classes).to(torch.float32)
+        """,
+    ],
+    "downsampling_block": [
+        """
+        def downsampling_block(in_channels, out_channels):
+            return nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1),
+                nn.ReLU(inplace=True),
+            )
+        """,
+        """
+        class Down(nn.Module):
+            def __init__(self, c_in, c_out):
+                super().__init__()
+                self.first = nn.Conv2d(c_in, c_out, (3, 3), stride=(2, 2), padding=(1, 1))
+                self.second = nn.Conv2d(c_out, c_out, 3, padding="same")
+
+            def forward(self, x):
+                return F.relu(self.second(F.relu(self.first(x))))
+
+        def downsampling_block(in_channels, out_channels):
+            return Down(in_channels, out_channels)
+        """,
+    ],
+    "upsampling_block": [
+        """
+        class Up(nn.Module):
+            def __init__(self, c_in, c_out):
+                super().__init__()
+                self.grow = nn.ConvTranspose2d(c_in, c_out, 2, 2)
+                self.refine = nn.Conv2d(c_out, c_out, 3, 1, 1)
+
+            def forward(self, x):
+                return torch.relu(self.refine(torch.relu(self.grow(x))))
+
+        def upsampling_block(in_channels, out_channels):
+            return Up(in_channels, out_channels)
+        """
+    ],
+    "ConvVAEEncoder": [
+        """
+        class ConvVAEEncoder(nn.Module):
+            def __init__(self, in_channels=4, image_size=128, latent_dim=32,
+                         channels=(16, 32, 64, 128)):
+                super().__init__()
+                blocks, previous = [], in_channels
+                for width in channels:
+                    blocks.append(downsampling_block(previous, width))
+                    previous = width
+                self.features = nn.Sequential(*blocks)
+                with torch.no_grad():  # measure the flattened size with a dummy pass
+                    flat = self.features(torch.zeros(1, in_channels, image_size, image_size)).numel()
+                self.flatten = nn.Flatten()
+                self.mu_head = nn.Linear(flat, latent_dim)
+                self.logvar_head = nn.Linear(flat, latent_dim)
+
+            def forward(self, x):
+                hidden = self.flatten(self.features(x))
+                mu = self.mu_head(hidden)
+                logvar = self.logvar_head(hidden)
+                return mu, logvar
+        """
+        """
+        class ConvVAEEncoder(nn.Module):
+            def __init__(self, in_channels=4, image_size=128, latent_dim=32, channels=(16, 32, 64, 128)):
+                super().__init__()
+                widths = [in_channels, *channels]
+                self.features = nn.Sequential(*[downsampling_block(a, b) for a, b in zip(widths, widths[1:])])
+                side = image_size // (2 ** len(channels))
+                self.flat_dim = channels[-1] * side * side
+                self.mu_head = nn.Linear(self.flat_dim, latent_dim)
+                self.logvar_head = nn.Linear(self.flat_dim, latent_dim)
+
+            def forward(self, x):
+                h = self.features(x)
+                h = h.view(h.size(0), -1)
+                return self.mu_head(h), self.logvar_head(h)
+        """,
+    ],
+    "ConvDecoder": [
+        """
+        class ConvDecoder(nn.Module):
+            def __init__(self, out_channels=4, image_size=128, latent_dim=32,
+                         channels=(128, 64, 32, 16)):
+                super().__init__()
+                s = image_size // 2 ** len(channels)
+                self.fc = nn.Linear(latent_dim, channels[0] * s * s)
+                self.unflatten = nn.Unflatten(1, (channels[0], s, s))
+                blocks = [upsampling_block(a, b) for a, b in zip(channels[:-1], channels[1:])]
+                self.blocks = nn.Sequential(*blocks, upsampling_block(channels[-1], channels[-1]))
+                self.head = nn.Conv2d(channels[-1], out_channels, 3, padding=1)
+
+            def forward(self, z):
+                return self.head(self.blocks(self.unflatten(self.fc(z))))
+        """
+    ],
+    "segmentation_loss": [
+        """
+        def segmentation_loss(logits, labels):
+            losses = [F.cross_entropy(l[None], t[None], reduction="sum") for l, t in zip(logits, labels)]
+            return torch.stack(losses)
+        """,
+        """
+        def segmentation_loss(logits, labels):
+            log_p = F.log_softmax(logits, dim=1).gather(1, labels.unsqueeze(1))
+            return -log_p.sum(dim=(1, 2, 3))
+        """,
+        """
+        def segmentation_loss(logits, labels):
+            onehot = F.one_hot(labels, logits.shape[1]).permute(0, 3, 1, 2)
+            return -(onehot * logits.log_softmax(1)).reshape(len(logits), -1).sum(-1)
+        """,
+        """
+        def segmentation_loss(logits, labels):
+            return nn.CrossEntropyLoss(reduction="none")(logits, labels).sum(dim=(1, 2))
+        """,
+        """
+        def segmentation_loss(logits, labels):
+            return F.nll_loss(F.log_softmax(logits, 1), labels, reduction="none").flatten(1).sum(1)
+        """,
+    ],
+    "dice_score": [
+        """
+        def dice_score(pred, target, num_classes=4):
+            scores = []
+            for c in range(1, num_classes):
+                p, t = (pred == c).double(), (target == c).double()
+                inter = (p * t).flatten(1).sum(1)
+                total = p.flatten(1).sum(1) + t.flatten(1).sum(1)
+                scores.append(torch.where(total > 0, 2 * inter / total.clamp(min=1), 1.0))
+            return torch.stack(scores, dim=1)
+        """,
+        """
+        def dice_score(pred, target, num_classes=4):
+            p = F.one_hot(pred, num_classes).permute(0, 3, 1, 2)[:, 1:].float()
+            t = F.one_hot(target, num_classes).permute(0, 3, 1, 2)[:, 1:].float()
+            overlap = (p * t).sum(dim=(2, 3))
+            total = p.sum(dim=(2, 3)) + t.sum(dim=(2, 3))
+            return torch.where(total == 0, torch.ones_like(total), 2 * overlap / total)
+        """,
+        """
+        def dice_score(pred, target, num_classes=4):
+            out = []
+            for c in range(1, num_classes):
+                p, t = pred == c, target == c
+                inter = (p & t).sum(dim=(1, 2)).float()
+                total = (p.sum(dim=(1, 2)) + t.sum(dim=(1, 2))).float()
+                out.append(torch.nan_to_num(2 * inter / total, nan=1.0))
+            return torch.stack(out, dim=1)
+        """,
+    ],
+    "cardiac_vae_forward": [
+        """
+        def cardiac_vae_forward(encoder, decoder, labels, beta=1.0):
+            mu, logvar = encoder(to_onehot(labels))
+            std = torch.exp(0.5 * logvar)
+            logits = decoder(mu + std * torch.randn_like(std))
+            return torch.mean(segmentation_loss(logits, labels) + beta * kl_divergence(mu, logvar)), logits
+        """,
+        """
+        def cardiac_vae_forward(encoder, decoder, labels, beta=1.0):
+            x = to_onehot(labels)
+            mu, logvar = encoder(x)
+            logits = decoder(reparameterize(mu, logvar))
+            reconstruction = segmentation_loss(logits, labels).mean()
+            return reconstruction + beta * kl_divergence(mu, logvar).mean(), logits
+        """,
+        """
+        def cardiac_vae_forward(encoder, decoder, labels, beta=1.0):
+            mu, logvar = encoder(to_onehot(labels))
+            z = reparameterize(mu, logvar)
+            logits = decoder(z)
+            ce = F.cross_entropy(logits, labels, reduction="none").sum(dim=(1, 2))
+            kl = -0.5 * torch.sum(1 + logvar - mu ** 2 - logvar.exp(), dim=1)
+            return (ce + beta * kl).mean(), logits
+        """,
+    ],
+    "project_segmentation": [
+        """
+        def project_segmentation(encoder, decoder, labels):
+            with torch.inference_mode():
+                mu = encoder(to_onehot(labels))[0]
+                return decoder(mu).argmax(1)
+        """,
+        """
+        @torch.no_grad()
+        def project_segmentation(encoder, decoder, labels):
+            encoder.eval()
+            decoder.eval()
+            mean, _ = encoder(to_onehot(labels))
+            return torch.softmax(decoder(mean), dim=1).argmax(dim=1)
+        """,
+    ],
+    "reparameterize": [
+        """
+        from torch.distributions import Normal
+        def reparameterize(mu, logvar):
+            return Normal(mu, torch.exp(0.5 * logvar)).rsample()
+        """,
+        """
+        def reparameterize(mu, logvar):
+            eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype)
+            return mu + eps * (0.5 * logvar).exp()
+        """,
+        """
+        def reparameterize(mu, logvar):
+            return mu + torch.normal(torch.zeros_like(mu), torch.ones_like(mu)) * torch.exp(logvar / 2)
+        """,
+    ],
+    "kl_divergence": [
+        """
+        from torch.distributions import Normal, kl_divergence as kl
+        def kl_divergence(mu, logvar):
+            q = Normal(mu, torch.exp(0.5 * logvar))
+            p = Normal(torch.zeros_like(mu), torch.ones_like(mu))
+            return kl(q, p).sum(dim=1)
+        """,
+        """
+        def kl_divergence(mu, logvar):
+            var = logvar.exp()
+            return 0.5 * torch.sum(var + mu.pow(2) - 1.0 - logvar, dim=-1)
+        """,
+    ],
+}
+
+
+def cardiac_written_differently(variant: int) -> dict:
+    """The cardiac solution with variant ``variant`` of every exercise (the last one where an
+    exercise has fewer), each cell replaced whole."""
+    notebook = load("solutions", CARDIAC)
+    for exercise, sources in CARDIAC_WRITTEN_DIFFERENTLY.items():
+        notebook = replace(
+            notebook, exercise, textwrap.dedent(sources[min(variant, len(sources) - 1)])
+        )
+    return notebook
 
 
 def stalling() -> dict:

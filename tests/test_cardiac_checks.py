@@ -5,6 +5,7 @@ import textwrap
 
 import pytest
 import torch
+from scenarios import CARDIAC_WRITTEN_DIFFERENTLY as WRITTEN_DIFFERENTLY
 
 from aekit.checks import check, public_checks
 from aekit.checks.core import run_in_process, run_probe
@@ -60,135 +61,6 @@ def test_every_exercise_has_public_and_hidden_checks_worth_its_grade_cell():
 
 
 # --- correct code written differently passes every check, hidden ones included ---------------
-
-WRITTEN_DIFFERENTLY = {
-    "to_onehot": [
-        """
-        def to_onehot(labels, num_classes=4):
-            shape = (len(labels), num_classes, *labels.shape[1:])
-            blank = torch.zeros(shape, dtype=torch.float32, device=labels.device)
-            return blank.scatter_(1, labels.unsqueeze(1), 1.0)
-        """,
-        """
-        def to_onehot(labels, num_classes=4):
-            classes = torch.arange(num_classes, device=labels.device).view(1, -1, 1, 1)
-            return (labels.unsqueeze(1) == classes).to(torch.float32)
-        """,
-    ],
-    "downsampling_block": [
-        """
-        class Down(nn.Module):
-            def __init__(self, c_in, c_out):
-                super().__init__()
-                self.first = nn.Conv2d(c_in, c_out, (3, 3), stride=(2, 2), padding=(1, 1))
-                self.second = nn.Conv2d(c_out, c_out, 3, padding="same")
-
-            def forward(self, x):
-                return F.relu(self.second(F.relu(self.first(x))))
-
-        def downsampling_block(in_channels, out_channels):
-            return Down(in_channels, out_channels)
-        """
-    ],
-    "upsampling_block": [
-        """
-        class Up(nn.Module):
-            def __init__(self, c_in, c_out):
-                super().__init__()
-                self.grow = nn.ConvTranspose2d(c_in, c_out, 2, 2)
-                self.refine = nn.Conv2d(c_out, c_out, 3, 1, 1)
-
-            def forward(self, x):
-                return torch.relu(self.refine(torch.relu(self.grow(x))))
-
-        def upsampling_block(in_channels, out_channels):
-            return Up(in_channels, out_channels)
-        """
-    ],
-    "ConvVAEEncoder": [
-        """
-        class ConvVAEEncoder(nn.Module):
-            def __init__(self, in_channels=4, image_size=128, latent_dim=32,
-                         channels=(16, 32, 64, 128)):
-                super().__init__()
-                blocks, previous = [], in_channels
-                for width in channels:
-                    blocks.append(downsampling_block(previous, width))
-                    previous = width
-                self.features = nn.Sequential(*blocks)
-                with torch.no_grad():  # measure the flattened size with a dummy pass
-                    flat = self.features(torch.zeros(1, in_channels, image_size, image_size)).numel()
-                self.flatten = nn.Flatten()
-                self.mu_head = nn.Linear(flat, latent_dim)
-                self.logvar_head = nn.Linear(flat, latent_dim)
-
-            def forward(self, x):
-                hidden = self.flatten(self.features(x))
-                mu = self.mu_head(hidden)
-                logvar = self.logvar_head(hidden)
-                return mu, logvar
-        """
-    ],
-    "ConvDecoder": [
-        """
-        class ConvDecoder(nn.Module):
-            def __init__(self, out_channels=4, image_size=128, latent_dim=32,
-                         channels=(128, 64, 32, 16)):
-                super().__init__()
-                s = image_size // 2 ** len(channels)
-                self.fc = nn.Linear(latent_dim, channels[0] * s * s)
-                self.unflatten = nn.Unflatten(1, (channels[0], s, s))
-                blocks = [upsampling_block(a, b) for a, b in zip(channels[:-1], channels[1:])]
-                self.blocks = nn.Sequential(*blocks, upsampling_block(channels[-1], channels[-1]))
-                self.head = nn.Conv2d(channels[-1], out_channels, 3, padding=1)
-
-            def forward(self, z):
-                return self.head(self.blocks(self.unflatten(self.fc(z))))
-        """
-    ],
-    "segmentation_loss": [
-        """
-        def segmentation_loss(logits, labels):
-            log_p = F.log_softmax(logits, dim=1).gather(1, labels.unsqueeze(1))
-            return -log_p.sum(dim=(1, 2, 3))
-        """,
-        """
-        def segmentation_loss(logits, labels):
-            onehot = F.one_hot(labels, logits.shape[1]).permute(0, 3, 1, 2)
-            return -(onehot * logits.log_softmax(1)).reshape(len(logits), -1).sum(-1)
-        """,
-    ],
-    "dice_score": [
-        """
-        def dice_score(pred, target, num_classes=4):
-            p = F.one_hot(pred, num_classes).permute(0, 3, 1, 2)[:, 1:].float()
-            t = F.one_hot(target, num_classes).permute(0, 3, 1, 2)[:, 1:].float()
-            overlap = (p * t).sum(dim=(2, 3))
-            total = p.sum(dim=(2, 3)) + t.sum(dim=(2, 3))
-            return torch.where(total == 0, torch.ones_like(total), 2 * overlap / total)
-        """
-    ],
-    "cardiac_vae_forward": [
-        """
-        def cardiac_vae_forward(encoder, decoder, labels, beta=1.0):
-            x = to_onehot(labels)
-            mu, logvar = encoder(x)
-            logits = decoder(reparameterize(mu, logvar))
-            reconstruction = segmentation_loss(logits, labels).mean()
-            return reconstruction + beta * kl_divergence(mu, logvar).mean(), logits
-        """
-    ],
-    "project_segmentation": [
-        """
-        @torch.no_grad()
-        def project_segmentation(encoder, decoder, labels):
-            encoder.eval()
-            decoder.eval()
-            mean, _ = encoder(to_onehot(labels))
-            return torch.softmax(decoder(mean), dim=1).argmax(dim=1)
-        """
-    ],
-}
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 from scenarios import (
+    CARDIAC_WRITTEN_DIFFERENTLY,
     MNIST,
     MNIST_EXERCISES,
     ROOT,
     Scenario,
+    cardiac_written_differently,
     exercise_points,
     mnist_scenarios,
     stored_results,
@@ -265,15 +267,24 @@ def cardiac_scenarios() -> list[Scenario]:
     from mutants_cardiac import MUTANTS
 
     zero = {exercise: 0.0 for exercise in CARDIAC.exercises}
-    return [
-        Scenario("solution", samples.load("solutions", CARDIAC.name)),
-        Scenario("untouched-release", samples.load("release", CARDIAC.name), zero),
-        Scenario(
-            "typical-mistakes",
-            samples.with_mistakes(CARDIAC.name),
-            {"ConvDecoder": 1.5, "dice_score": 1.5, "project_segmentation": 0.5},
-        ),
-    ] + [mutant.scenario(CARDIAC.name) for mutant in MUTANTS]
+    return (
+        [
+            Scenario("solution", samples.load("solutions", CARDIAC.name)),
+            Scenario("untouched-release", samples.load("release", CARDIAC.name), zero),
+            Scenario(
+                "typical-mistakes",
+                samples.with_mistakes(CARDIAC.name),
+                {"ConvDecoder": 1.5, "dice_score": 1.5, "project_segmentation": 0.5},
+            ),
+        ]
+        + [
+            # Correct code in other styles, graded through the sandbox as well as in-process
+            # (test_cardiac_checks): full marks.
+            Scenario(f"written-differently-{variant}", cardiac_written_differently(variant))
+            for variant in range(max(map(len, CARDIAC_WRITTEN_DIFFERENTLY.values())))
+        ]
+        + [mutant.scenario(CARDIAC.name) for mutant in MUTANTS]
+    )
 
 
 @pytest.fixture(scope="session")
