@@ -5,7 +5,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import pytest  # noqa: E402
 import torch  # noqa: E402
+from matplotlib import pyplot as plt  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
 from aekit.explorer import explore_latent, widgets_available  # noqa: E402
@@ -21,6 +23,13 @@ from aekit.plotting import (  # noqa: E402
     show_segmentations,
 )
 from aekit.training import History  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Each test's figures are closed after it, as a notebook's are when its cell ends."""
+    yield
+    plt.close("all")
 
 
 def decode(z: torch.Tensor) -> torch.Tensor:
