@@ -174,10 +174,102 @@ def mlp(sizes, last=None):
 
 def written_differently() -> dict:
     """Correct solutions in other styles, with a helper cell of the student's own."""
-    notebook = load("solutions", MNIST)
-    for exercise, source in WRITTEN_DIFFERENTLY.items():
-        notebook = replace(notebook, exercise, source)
+    notebook = replaced(load("solutions", MNIST), WRITTEN_DIFFERENTLY)
     return insert_after(notebook, "make_encoder", HELPER_CELL)
+
+
+# Yet other correct styles: a ModuleList with functional ReLUs, an OrderedDict Sequential, a
+# trunk of the student's own class, nn.BCELoss, randn_like(logvar), torch.lerp.
+WRITTEN_OTHERWISE = {
+    "make_encoder": """
+class Encoder(nn.Module):
+    def __init__(self, sizes):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+
+    def forward(self, x):
+        for index, layer in enumerate(self.layers):
+            x = layer(x)
+            if index < len(self.layers) - 1:
+                x = F.relu(x)
+        return x
+
+
+def make_encoder(in_features=784, latent_dim=32):
+    return Encoder([in_features, 128, 64, latent_dim])
+""",
+    "make_decoder": """
+from collections import OrderedDict
+
+
+def make_decoder(out_features=784, latent_dim=32):
+    return nn.Sequential(OrderedDict([
+        ("hidden1", nn.Linear(latent_dim, 64)), ("act1", nn.ReLU()),
+        ("hidden2", nn.Linear(64, 128)), ("act2", nn.ReLU()),
+        ("output", nn.Linear(128, out_features)), ("squash", nn.Sigmoid()),
+    ]))
+""",
+    "reconstruction_loss": """
+def reconstruction_loss(x_hat, x):
+    return nn.BCELoss(reduction="none")(x_hat.flatten(1), x.flatten(1)).sum(dim=1)
+""",
+    "autoencoder_forward": """
+def autoencoder_forward(encoder, decoder, x):
+    x_hat = decoder(encoder(x.flatten(start_dim=1))).view(x.shape)
+    return torch.mean(reconstruction_loss(x_hat, x)), x_hat
+""",
+    "VAEEncoder": """
+class Trunk(nn.Module):
+    def __init__(self, in_features):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, 128)
+        self.fc2 = nn.Linear(128, 64)
+
+    def forward(self, x):
+        return F.relu(self.fc2(F.relu(self.fc1(x))))
+
+
+class VAEEncoder(nn.Module):
+    def __init__(self, in_features=784, latent_dim=2):
+        super().__init__()
+        self.trunk = Trunk(in_features)
+        self.mu_head = nn.Linear(64, latent_dim)
+        self.logvar_head = nn.Linear(64, latent_dim)
+
+    def forward(self, x):
+        h = self.trunk(x)
+        return self.mu_head(h), self.logvar_head(h)
+""",
+    "reparameterize": """
+def reparameterize(mu, logvar):
+    return mu + torch.randn_like(logvar) * logvar.mul(0.5).exp()
+""",
+    "kl_divergence": """
+def kl_divergence(mu, logvar):
+    return 0.5 * (mu ** 2 + torch.exp(logvar) - 1.0 - logvar).sum(-1)
+""",
+    "vae_forward": """
+def vae_forward(encoder, decoder, x, beta=1.0):
+    mu, logvar = encoder(torch.flatten(x, 1))
+    x_hat = decoder(reparameterize(mu, logvar)).reshape_as(x)
+    return reconstruction_loss(x_hat, x).mean() + beta * kl_divergence(mu, logvar).mean(), x_hat
+""",
+    "interpolate": """
+def interpolate(z_start, z_end, steps):
+    return torch.stack([torch.lerp(z_start, z_end, i / (steps - 1)) for i in range(steps)])
+""",
+}
+
+
+def written_otherwise() -> dict:
+    return replaced(load("solutions", MNIST), WRITTEN_OTHERWISE)
+
+
+def replaced(notebook: dict, sources: dict[str, str]) -> dict:
+    """``notebook`` with the solution cell of each exercise replaced by its source."""
+    for exercise, source in sources.items():
+        notebook = replace(notebook, exercise, source)
+    return notebook
 
 
 # --- the cardiac_autoencoders scenarios ---------------------------------------------------------
@@ -433,12 +525,11 @@ CARDIAC_WRITTEN_DIFFERENTLY = {
 def cardiac_written_differently(variant: int) -> dict:
     """The cardiac solution with variant ``variant`` of every exercise (the last one where an
     exercise has fewer), each cell replaced whole."""
-    notebook = load("solutions", CARDIAC)
-    for exercise, sources in CARDIAC_WRITTEN_DIFFERENTLY.items():
-        notebook = replace(
-            notebook, exercise, textwrap.dedent(sources[min(variant, len(sources) - 1)])
-        )
-    return notebook
+    chosen = {
+        exercise: textwrap.dedent(sources[min(variant, len(sources) - 1)])
+        for exercise, sources in CARDIAC_WRITTEN_DIFFERENTLY.items()
+    }
+    return replaced(load("solutions", CARDIAC), chosen)
 
 
 def stalling() -> dict:
@@ -574,6 +665,7 @@ def mnist_scenarios(planted: Path) -> list[Scenario]:
         Scenario("stripped-metadata", strip_metadata(solution), file_name="homework.ipynb"),
         Scenario("code-only", only_code(solution)),
         Scenario("written-differently", written_differently()),
+        Scenario("written-otherwise", written_otherwise()),
         Scenario("stalling", stalling(), {"kl_divergence": 0.0}),
         Scenario("crashing", crashing(), {"reparameterize": 0.0}),
         Scenario("flooding", flooding()),
