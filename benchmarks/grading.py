@@ -131,17 +131,7 @@ def aekit_grade(
     assignment: str, submitted: Path, out: Path, jobs: int, timeout: float = 30
 ) -> tuple[float, dict]:
     """Wall seconds of one ``aekit grade`` command, and the peak memory per process role."""
-    command = AEKIT + [
-        "grade",
-        assignment,
-        str(submitted),
-        "--out",
-        str(out),
-        "--jobs",
-        str(jobs),
-        "--quiet",
-    ]
-    command += ["--timeout", str(timeout), "--force"]
+    command = grade_command(assignment, submitted, out, jobs, timeout)
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     memory = PeakMemory(process.pid)
@@ -150,6 +140,24 @@ def aekit_grade(
     if process.returncode != 0:
         raise RuntimeError(f"aekit grade failed: {errors.decode()[-500:]}")
     return seconds, memory.stop()
+
+
+def grade_command(
+    assignment: str, submitted: Path, out: Path, jobs: int = 2, timeout: float = 30
+) -> list[str]:
+    return AEKIT + [
+        "grade",
+        assignment,
+        str(submitted),
+        "--out",
+        str(out),
+        "--jobs",
+        str(jobs),
+        "--quiet",
+        "--timeout",
+        str(timeout),
+        "--force",
+    ]
 
 
 def copies(assignment: str, folder: Path, count: int) -> Path:
@@ -300,32 +308,23 @@ def side_by_side(commit: str, scratch: Path, rounds: int, students: int) -> dict
         return {"commit": commit, "skipped": made.stderr.strip() or "git worktree add failed"}
     trees = {"now": COURSE_ROOT, commit: tree}
     try:
-        figures = {}
+        figures = {"commit": commit, "rounds": rounds}
         for assignment in assignments():
             seconds = {name: [] for name in trees}
             for name, root in trees.items():
-                _in_tree(
-                    root,
-                    "from benchmarks.grading import copies; from pathlib import Path; "
-                    f"copies({assignment!r}, Path({str(scratch / name / assignment)!r}), "
-                    f"{students})",
+                folder = scratch / name / assignment
+                write = (
+                    "from pathlib import Path; from benchmarks.grading import copies; "
+                    f"copies({assignment!r}, Path({str(folder)!r}), {students})"
                 )
+                _in_tree(root, [sys.executable, "-c", write])
             for _ in range(rounds):
                 for name, root in trees.items():
                     folder = scratch / name / assignment
                     start = time.perf_counter()
                     _in_tree(
                         root,
-                        None,
-                        "grade",
-                        assignment,
-                        str(folder),
-                        "--out",
-                        str(folder.with_name(f"{assignment}-out")),
-                        "--jobs",
-                        "2",
-                        "--quiet",
-                        "--force",
+                        grade_command(assignment, folder, folder.with_name(f"{assignment}-out")),
                     )
                     seconds[name].append((time.perf_counter() - start) / students)
             medians = {name: sorted(times)[len(times) // 2] for name, times in seconds.items()}
@@ -335,7 +334,7 @@ def side_by_side(commit: str, scratch: Path, rounds: int, students: int) -> dict
                 "now_over_before": medians["now"] / medians[commit],
                 "rounds": {name: [round(t, 3) for t in times] for name, times in seconds.items()},
             }
-        return {"commit": commit, **figures}
+        return figures
     finally:
         subprocess.run(
             ["git", "-C", str(COURSE_ROOT), "worktree", "remove", "--force", str(tree)],
@@ -343,9 +342,8 @@ def side_by_side(commit: str, scratch: Path, rounds: int, students: int) -> dict
         )
 
 
-def _in_tree(root: Path, code: str | None, *aekit: str) -> None:
-    """Python code, or the aekit command, run from the tree at ``root`` (its own packages)."""
-    command = [sys.executable, "-c", code] if code else [*AEKIT, *aekit]
+def _in_tree(root: Path, command: list[str]) -> None:
+    """``command`` run from the tree at ``root``, with that tree's own packages."""
     environment = {**os.environ, "PYTHONPATH": str(root)}
     subprocess.run(command, cwd=root, env=environment, check=True, capture_output=True)
 
@@ -450,10 +448,9 @@ def report_side_by_side(pair: dict) -> None:
     if "skipped" in pair:
         print(f"  side by side with {pair['commit']}: not measured ({pair['skipped']})")
         return
-    rounds = len(pair[assignments()[0]]["rounds"]["now"])
     print(
         f"  side by side with the grader before the sandbox ({pair['commit']}), median of "
-        f"{rounds} interleaved rounds:"
+        f"{pair['rounds']} interleaved rounds:"
     )
     for assignment in assignments():
         row = pair[assignment]

@@ -118,17 +118,19 @@ class RemoteBench(Bench):
         which the child copies into the student's modules before the call they travel with."""
         changes = []
         for shadow in self.shadows:
-            values = {
-                name: param.detach()
+            changed = {
+                name: param
                 for name, param in shadow._parameters.items()
                 if param is not None and self.synced.get(id(param)) != param._version
             }
-            if values:
-                changes.append([shadow._aekit_handle, values])
-                for name, param in shadow._parameters.items():
-                    if name in values:
-                        self.synced[id(param)] = param._version
+            if changed:
+                changes.append([shadow._aekit_handle, {n: p.detach() for n, p in changed.items()}])
+                self.mark_synced(changed.values())
         return changes
+
+    def mark_synced(self, parameters) -> None:
+        """The child holds these parameters' values as they are now."""
+        self.synced.update({id(param): param._version for param in parameters})
 
     def method(self, shadow: nn.Module, name: str, **options) -> None:
         self.ask({"op": "method", "handle": shadow._aekit_handle, "name": name, **options})
@@ -289,8 +291,7 @@ def _shadow_module(bench: RemoteBench, entry: dict) -> nn.Module:
     object.__setattr__(module, "train", lambda mode=True: _trained(module, mode))
     object.__setattr__(module, "eval", lambda: _trained(module, False))
     bench.shadows.append(module)
-    for param in module._parameters.values():
-        bench.synced[id(param)] = param._version
+    bench.mark_synced(module._parameters.values())
     return module
 
 
@@ -319,7 +320,7 @@ def _moved(module: nn.Module, *args, **kwargs) -> nn.Module:
             for param in part._parameters.values():
                 if param is not None and param.is_floating_point():
                     param.data = param.data.to(dtype)
-                    bench.synced[id(param)] = param._version
+                    bench.mark_synced([param])
     return module
 
 
