@@ -32,7 +32,7 @@ from autograder import class_report, loader, report, similarity, written
 from autograder.assignments import COURSE_ROOT, Assignment
 from autograder.discovery import Submission, discover
 from autograder.engine import Grade, digest, failed_everywhere, grade_notebook
-from autograder.output import write_json
+from autograder.output import printable, write_json
 from autograder.reference import Reference
 from autograder.sandbox import Limits
 from autograder.sandbox.parent import allow_zygote, stop_zygote
@@ -375,13 +375,13 @@ def _previous(submission: Submission, out: Path, assignment: Assignment, key: st
 
 def summary_table(rows: list[Row]) -> str:
     """A plain-text table: one line per student, then the class mean."""
-    width = max([len("student")] + [len(row.student) for row in rows])
+    students = [printable(row.student) for row in rows]  # what the terminal must not run
+    width = max([len("student")] + [len(student) for student in students])
     lines = [f"{'student':<{width}}  {'score':>7}  {'max':>5}  {'time':>7}  status"]
-    for row in rows:
+    for row, student in zip(rows, students, strict=True):
         seconds = "      -" if row.status.startswith(("kept", "merged")) else f"{row.seconds:6.1f}s"
-        lines.append(
-            f"{row.student:<{width}}  {row.score:7g}  {row.max_score:5g}  {seconds}  {row.status}"
-        )
+        status = printable(row.status)
+        lines.append(f"{student:<{width}}  {row.score:7g}  {row.max_score:5g}  {seconds}  {status}")
     if rows:
         mean = sum(row.score for row in rows) / len(rows)
         count = f"{len(rows)} submission{'s' if len(rows) != 1 else ''}"

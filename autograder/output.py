@@ -35,6 +35,14 @@ def rich(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(cut(text)))
 
 
+def printable(text: str) -> str:
+    """``text`` with every control and format character written as its escape (``\\x1b``,
+    ``\\u202e``), as ``ls -b`` writes file names: a student's file name or message on the
+    instructor's terminal or in a CSV never moves the cursor, retitles the window, writes the
+    clipboard or reorders the text around it."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def spreadsheet_text(text: str) -> str:
     """Text a spreadsheet shows as text, never runs as a formula (OWASP's CSV injection)."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

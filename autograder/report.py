@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import aekit
 from autograder.engine import CheckResult, Grade
-from autograder.output import cut, rich, write_json, write_whole
+from autograder.output import cut, printable, rich, write_json, write_whole
 from autograder.written import Written
 
 VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")  # Gradescope's
@@ -261,7 +261,11 @@ def write_grades_csv(lines: list[GradeLine], path: Path) -> None:
     for line in sorted(lines):
         numbers = (line.score, line.max_score, line.autograded, line.written, line.pending)
         writer.writerow(
-            [line.student, *("" if n is None else f"{n:g}" for n in numbers), line.status]
+            [
+                line.student,
+                *("" if n is None else f"{n:g}" for n in numbers),
+                printable(line.status),
+            ]
         )
     write_whole(path, text.getvalue())
 

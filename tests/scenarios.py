@@ -357,7 +357,7 @@ CARDIAC_WRITTEN_DIFFERENTLY = {
                 mu = self.mu_head(hidden)
                 logvar = self.logvar_head(hidden)
                 return mu, logvar
-        """
+        """,
         """
         class ConvVAEEncoder(nn.Module):
             def __init__(self, in_channels=4, image_size=128, latent_dim=32, channels=(16, 32, 64, 128)):

@@ -61,6 +61,20 @@ def test_two_notebooks_without_that_name_are_refused_with_what_to_do(tmp_path):
     assert "2 notebooks" in found.problem and "draft.ipynb, final.ipynb" in found.problem
 
 
+def test_a_file_name_with_escape_sequences_reaches_no_terminal_or_sheet_raw(reference, tmp_path):
+    # A student's file name is the student's text: on the instructor's terminal an OSC
+    # sequence retitles the window or writes the clipboard, a bidi override reorders the line.
+    hostile = "\x1b]52;c;cHduZWQ=\x07\x1b[2J\u202egpj.ipynb"
+    place(tmp_path / "in", "ada", RELEASE, "draft.ipynb")
+    place(tmp_path / "in", "ada", SOLUTION, hostile)
+    rows = grade(reference, tmp_path / "in", tmp_path / "out")
+    table = batch.summary_table(list(rows.values()))
+    sheet = (tmp_path / "out" / "grades.csv").read_text()
+    for shown in (table, sheet):
+        assert "\x1b" not in shown and "\u202e" not in shown and "\x07" not in shown
+        assert "\\x1b]52;c;cHduZWQ=\\x07\\x1b[2J\\u202egpj.ipynb" in shown  # as ls -b shows it
+
+
 def test_a_student_folder_given_alone_is_that_student(tmp_path):
     place(tmp_path, "alice")
     assert [s.student for s in discover(tmp_path / "alice", MNIST)] == ["alice"]
