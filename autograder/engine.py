@@ -86,7 +86,8 @@ class Grade:
 
 
 def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    with open(path, "rb") as handle:  # read in chunks: a huge file is refused, not loaded
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def grade_notebook(

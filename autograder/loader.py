@@ -23,6 +23,9 @@ from typing import Any
 DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 ASSIGNMENTS = (ast.Assign, ast.AnnAssign, ast.AugAssign)
 STATEMENT_SECONDS = 3.0  # soft limit for one top-level statement
+# nbgrader's max_file_size (100000 KB), over which its collect skips a file. Read whole, a
+# notebook costs the grader about four times its size (2.4 GB for one of 600 MB of outputs).
+MAX_NOTEBOOK_BYTES = 100_000 * 1024
 
 
 class NotebookError(Exception):
@@ -61,14 +64,26 @@ class Loaded:
 
 
 def read_document(path: Path | str) -> dict:
-    """The notebook's JSON; :class:`NotebookError` when it cannot be read."""
+    """The notebook's JSON; :class:`NotebookError` when it cannot be read or is over
+    :data:`MAX_NOTEBOOK_BYTES` (its outputs, almost always)."""
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_NOTEBOOK_BYTES:
+            raise NotebookError(
+                f"{Path(path).name} is {size / 2**20:,.0f} MB, over nbgrader's "
+                f"{MAX_NOTEBOOK_BYTES // 1024:,} KB: clear its outputs (Kernel > Restart & "
+                "Clear Output) and save it again"
+            )
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as error:
         raise NotebookError(f"cannot read {Path(path).name}: {error}") from None
     except json.JSONDecodeError as error:
         raise NotebookError(
             f"{Path(path).name} is not valid JSON ({error.msg} at line {error.lineno})"
+        ) from None
+    except RecursionError:
+        raise NotebookError(
+            f"{Path(path).name} is JSON nested too deeply to be a notebook"
         ) from None
     if not isinstance(document, dict):
         raise NotebookError(f"{Path(path).name} is JSON but not a notebook (no cells)")

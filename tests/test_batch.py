@@ -13,7 +13,7 @@ import pytest
 from scenarios import MNIST, MNIST_SOLUTION, ROOT, stored_results
 
 from aekit.cli import main as aekit
-from autograder import batch
+from autograder import batch, loader
 from autograder.assignments import get_assignment
 from autograder.discovery import DiscoveryError, discover
 from autograder.sandbox import Limits
@@ -73,6 +73,31 @@ def test_a_file_name_with_escape_sequences_reaches_no_terminal_or_sheet_raw(refe
     for shown in (table, sheet):
         assert "\x1b" not in shown and "\u202e" not in shown and "\x07" not in shown
         assert "\\x1b]52;c;cHduZWQ=\\x07\\x1b[2J\\u202egpj.ipynb" in shown  # as ls -b shows it
+
+
+def test_a_notebook_over_nbgraders_size_limit_is_refused_unread(reference, tmp_path):
+    path = place(tmp_path / "in", "ada")
+    with open(path, "r+b") as handle:  # a sparse file: the outputs of a long training run
+        handle.truncate(loader.MAX_NOTEBOOK_BYTES + 1)
+    place(tmp_path / "in", "bob")
+    rows = grade(reference, tmp_path / "in", tmp_path / "out")
+    assert rows["bob"].score == FULL
+    assert rows["ada"].score == 0 and rows["ada"].status.startswith("error: ")
+    assert (
+        "over nbgrader's 100,000 KB: clear its outputs (Kernel > Restart & Clear"
+        in rows["ada"].status
+    )
+
+
+def test_json_nested_too_deeply_is_unreadable_not_a_grader_error(reference, tmp_path):
+    path = place(tmp_path / "in", "ada")
+    deep = '"deep": ' + "[" * 10**5 + "]" * 10**5 + ', "metadata"'
+    path.write_text(path.read_text().replace('"metadata"', deep, 1))
+    rows = grade(reference, tmp_path / "in", tmp_path / "out")
+    assert rows["ada"].status == (
+        "error: The submission could not be read: "
+        "mnist_autoencoders.ipynb is JSON nested too deeply to be a notebook"
+    )
 
 
 def test_a_student_folder_given_alone_is_that_student(tmp_path):
