@@ -167,19 +167,25 @@ def compiled(tree: ast.AST, filename: str, mode: str = "exec"):
         return compile(tree, filename, mode)
 
 
+# What CPython's parser raises past its nesting limits (x[0][0]…, - - - … 1), in place of a
+# SyntaxError.
+NESTED_TOO_DEEPLY = (RecursionError, MemoryError)
+
+
 def parse_salvaging(source: str) -> tuple[list[ast.stmt], list[str]]:
     """Top-level statements of ``source``; on a syntax error, of each parsable chunk of it."""
     try:
         return parse(source).body, []
     except SyntaxError as error:
-        problem = (
-            f"line {error.lineno}: syntax error ({error.msg}); the rest of the cell was salvaged"
-        )
+        problem = f"line {error.lineno}: syntax error ({error.msg})"
+    except NESTED_TOO_DEEPLY:
+        problem = "code nested too deeply for Python's parser"
+    problem += "; the rest of the cell was salvaged"
     nodes = []
     for start, chunk in top_level_chunks(source):
         try:
             tree = parse(chunk)
-        except SyntaxError:
+        except (SyntaxError, *NESTED_TOO_DEEPLY):
             continue
         ast.increment_lineno(tree, start)
         nodes += tree.body

@@ -6,6 +6,7 @@ import pytest
 
 from autograder.loader import (
     NotebookError,
+    defined_names,
     defines,
     load,
     parse_salvaging,
@@ -54,6 +55,18 @@ def test_a_syntax_error_costs_only_its_own_chunk():
     names = [getattr(node, "name", None) or node.targets[0].id for node in nodes]
     assert names == ["good", "LATER"]
     assert "syntax error" in problems[0]
+
+
+@pytest.mark.parametrize("deep", ["-" * 10**5 + "1", "x" + "[0]" * 10**5, "1" + "+1" * 10**6])
+def test_code_nested_past_the_parsers_limits_costs_only_its_own_chunk(deep):
+    # CPython raises MemoryError or RecursionError there, not SyntaxError.
+    nodes, problems = parse_salvaging(f"def good():\n    return 1\n\nDEEP = {deep}\nLATER = 2\n")
+    names = [getattr(node, "name", None) or node.targets[0].id for node in nodes]
+    assert names == ["good", "LATER"]
+    assert problems == [
+        "code nested too deeply for Python's parser; the rest of the cell was salvaged"
+    ]
+    assert defined_names([(1, f"x = {deep}\n")]) == set()
 
 
 def test_a_failing_import_is_noted_and_loading_goes_on():
