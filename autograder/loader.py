@@ -26,6 +26,10 @@ STATEMENT_SECONDS = 3.0  # soft limit for one top-level statement
 # nbgrader's max_file_size (100000 KB), over which its collect skips a file. Read whole, a
 # notebook costs the grader about four times its size (2.4 GB for one of 600 MB of outputs).
 MAX_NOTEBOOK_BYTES = 100_000 * 1024
+# The code a notebook may hold, about 50 times the solutions' (11,345 and 21,828 characters).
+# The trusted grader parses it too: a megabyte of short statements takes Python's parser 4 s
+# and 650 MB, so 100 MB of them would take the grader down with it.
+MAX_CODE_CHARS = 1_000_000
 
 
 class NotebookError(Exception):
@@ -109,6 +113,12 @@ def cells_of(document: Any) -> list[tuple[int, str]]:
         if isinstance(cell, dict) and cell.get("cell_type") == "code":
             source = cell.get("source", cell.get("input", ""))
             found.append((number, "".join(source) if isinstance(source, list) else str(source)))
+    size = sum(len(source) for _, source in found)
+    if size > MAX_CODE_CHARS:
+        raise NotebookError(
+            f"its code cells hold {size:,} characters, more than the {MAX_CODE_CHARS:,} a "
+            "notebook may: remove pasted data or generated code (load data from a file)"
+        )
     return found
 
 

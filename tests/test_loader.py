@@ -69,6 +69,14 @@ def test_code_nested_past_the_parsers_limits_costs_only_its_own_chunk(deep):
     assert defined_names([(1, f"x = {deep}\n")]) == set()
 
 
+def test_more_code_than_any_notebook_needs_is_refused_before_anything_parses_it(tmp_path):
+    cell = {"cell_type": "code", "metadata": {}, "outputs": [], "source": "x = 1\n" * 200_001}
+    path = tmp_path / "pasted.ipynb"
+    path.write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4}))
+    with pytest.raises(NotebookError, match="hold 1,200,006 characters, more than the 1,000,000"):
+        read_cells(path)
+
+
 def test_a_failing_import_is_noted_and_loading_goes_on():
     loaded = run("import not_a_module_at_all\n", "def f():\n    return 1\n")
     assert loaded.namespace["f"]() == 1
