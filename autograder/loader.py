@@ -78,9 +78,15 @@ def read_document(path: Path | str) -> dict:
                 f"{MAX_NOTEBOOK_BYTES // 1024:,} KB: clear its outputs (Kernel > Restart & "
                 "Clear Output) and save it again"
             )
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
+        document = json.loads(
+            Path(path).read_text(encoding="utf-8-sig")
+        )  # a BOM, if an editor added one
+    except OSError as error:
         raise NotebookError(f"cannot read {Path(path).name}: {error}") from None
+    except UnicodeDecodeError:
+        raise NotebookError(
+            f"{Path(path).name} is not UTF-8 text, as a notebook is: save it from Jupyter again"
+        ) from None
     except json.JSONDecodeError as error:
         raise NotebookError(
             f"{Path(path).name} is not valid JSON ({error.msg} at line {error.lineno})"

@@ -77,6 +77,16 @@ def test_more_code_than_any_notebook_needs_is_refused_before_anything_parses_it(
         read_cells(path)
 
 
+def test_a_byte_order_mark_is_read_past_and_other_encodings_are_named(tmp_path):
+    notebook = json.dumps({"cells": [{"cell_type": "code", "source": "X = 1"}], "nbformat": 4})
+    path = tmp_path / "saved-by-an-editor.ipynb"
+    path.write_text("\ufeff" + notebook, encoding="utf-8")
+    assert read_cells(path) == [(1, "X = 1")]
+    path.write_text(notebook, encoding="utf-16")
+    with pytest.raises(NotebookError, match="is not UTF-8 text, as a notebook is"):
+        read_cells(path)
+
+
 def test_a_failing_import_is_noted_and_loading_goes_on():
     loaded = run("import not_a_module_at_all\n", "def f():\n    return 1\n")
     assert loaded.namespace["f"]() == 1
