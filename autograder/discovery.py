@@ -8,8 +8,8 @@
   (``submitted/alice/mnist_autoencoders/x.ipynb`` is alice), otherwise the file stem.
 - A student folder with several notebooks is graded on ``<assignment>.ipynb`` when there is
   one; otherwise that student is not graded, and the message says why and what to do.
-- Refused, each with a message: symbolic links (a notebook or a student folder pointing
-  elsewhere), a course folder (one holding ``source/``), no submission at all.
+- Refused, each with a message: symbolic links (a notebook, or a student's folder or its
+  ``<assignment>/``, pointing elsewhere), a course folder (one holding ``source/``), no submission at all.
 """
 
 from dataclasses import dataclass
@@ -68,9 +68,15 @@ def _student_of(notebook: Path, assignment: str) -> str:
 
 
 def _loose(path: Path) -> Submission:
-    if path.is_symlink():
+    if linked_elsewhere(path, path.parent):
         return Submission(path.stem, None, _link(path.name))
     return Submission(path.stem, path)
+
+
+def linked_elsewhere(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is a symbolic link, or reached through one, out of ``folder``: a
+    submission is the student's own file, never a link to another (the solutions')."""
+    return path.is_symlink() or not path.resolve().is_relative_to(folder.resolve())
 
 
 def _link(name: str) -> str:
@@ -98,7 +104,7 @@ def _student_notebook(folder: Path, assignment: str) -> Submission:
             f"{len(candidates)} notebooks in {where} ({listed}): keep only the one to grade, "
             f"or name it {assignment}.ipynb. Not graded.",
         )
-    if chosen.is_symlink():
+    if linked_elsewhere(chosen, folder):
         return Submission(folder.name, None, _link(where + chosen.name))
     note = None
     if len(candidates) > 1:

@@ -22,6 +22,7 @@ import time
 import traceback
 from pathlib import Path
 
+from autograder.discovery import linked_elsewhere
 from autograder.output import write_json
 
 ROOT_ENV = "AUTOGRADER_ROOT"
@@ -70,6 +71,10 @@ def find_notebook(submission: Path, assignment: str) -> Path:
             f"your {assignment}.ipynb."
         )
     notebook = (named or found)[0]
+    if linked_elsewhere(notebook, submission):  # a repository can hold a link to the bundle's
+        raise SubmissionProblem(
+            f"{notebook.relative_to(submission)} is a symbolic link: upload the notebook itself."
+        )
     if notebook.stat().st_size > MAX_NOTEBOOK_BYTES:
         raise SubmissionProblem(
             f"{notebook.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB: clear its outputs "

@@ -123,11 +123,13 @@ def test_symbolic_links_are_refused_and_a_folder_named_feedback_is_a_student(tmp
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "mallory").symlink_to(ROOT / "source")
     (tmp_path / "in" / "eve.ipynb").symlink_to(SOLUTION)
+    (tmp_path / "in" / "trudy").mkdir()  # a real folder, its assignment folder a link
+    (tmp_path / "in" / "trudy" / MNIST).symlink_to(SOLUTION.parent)
     place(tmp_path / "in", "feedback")
     found = {s.student: s for s in discover(tmp_path / "in", MNIST)}
-    assert set(found) == {"mallory", "eve", "feedback"}
-    assert found["mallory"].notebook is None and "symbolic link" in found["mallory"].problem
-    assert found["eve"].notebook is None and "symbolic link" in found["eve"].problem
+    assert set(found) == {"mallory", "eve", "trudy", "feedback"}
+    for linked in ("mallory", "eve", "trudy"):
+        assert found[linked].notebook is None and "symbolic link" in found[linked].problem
     assert found["feedback"].notebook is not None
 
 

@@ -277,6 +277,22 @@ def test_checkpoints_and_hidden_folders_are_ignored(tmp_path):
     assert notebook_in(tmp_path, *names) == "a.ipynb"
 
 
+def test_a_notebook_that_links_elsewhere_is_refused(tmp_path):
+    (tmp_path / NOTEBOOK).symlink_to(COURSE_ROOT / "solutions" / ASSIGNMENT / NOTEBOOK)
+    with pytest.raises(gradescope_run.SubmissionProblem, match="is a symbolic link: upload"):
+        gradescope_run.find_notebook(tmp_path, ASSIGNMENT)
+
+
+@pytest.mark.slow
+def test_a_link_to_the_bundles_own_source_notebook_scores_nothing(root):
+    # A repository submitted from GitHub can hold a symbolic link; the bundle's source
+    # notebook, the solutions, is at a path anyone can read in these tests.
+    (root / "submission" / NOTEBOOK).symlink_to(root / "source" / "source" / ASSIGNMENT / NOTEBOOK)
+    results, _ = run_autograder(root)
+    assert results["score"] == 0
+    assert f"{NOTEBOOK} is a symbolic link: upload the notebook itself." in results["output"]
+
+
 @pytest.mark.parametrize(
     ("names", "message"),
     [
