@@ -416,6 +416,11 @@ CARDIAC_WRITTEN_DIFFERENTLY = {
         def segmentation_loss(logits, labels):
             return F.nll_loss(F.log_softmax(logits, 1), labels, reduction="none").flatten(1).sum(1)
         """,
+        """
+        def segmentation_loss(logits, labels):
+            per_pixel = F.cross_entropy(logits, labels, reduction="none").mean(dim=(1, 2))
+            return per_pixel * labels.shape[1] * labels.shape[2]  # the mean, times the pixels
+        """,
     ],
     "dice_score": [
         """
@@ -445,6 +450,25 @@ CARDIAC_WRITTEN_DIFFERENTLY = {
                 total = (p.sum(dim=(1, 2)) + t.sum(dim=(1, 2))).float()
                 out.append(torch.nan_to_num(2 * inter / total, nan=1.0))
             return torch.stack(out, dim=1)
+        """,
+        """
+        def dice_score(pred, target, num_classes=4):
+            smooth = 1e-5  # a smoothing term too small to move a score past the tolerance
+            out = []
+            for c in range(1, num_classes):
+                p, t = (pred == c).float().flatten(1), (target == c).float().flatten(1)
+                out.append((2 * (p * t).sum(1) + smooth) / (p.sum(1) + t.sum(1) + smooth))
+            return torch.stack(out, dim=1)
+        """,
+        """
+        def dice_score(pred, target, num_classes=4):
+            scores = torch.zeros(len(pred), num_classes - 1, device=pred.device)
+            for i in range(len(pred)):
+                for c in range(1, num_classes):
+                    p, t = pred[i] == c, target[i] == c
+                    total = p.sum() + t.sum()
+                    scores[i, c - 1] = 1.0 if total == 0 else 2.0 * (p & t).sum() / total
+            return scores
         """,
     ],
     "cardiac_vae_forward": [
