@@ -265,6 +265,74 @@ def written_otherwise() -> dict:
     return replaced(load("solutions", MNIST), WRITTEN_OTHERWISE)
 
 
+# Correct code as public VAE examples write it: pytorch/examples' reparameterization on
+# ``std.data.new``, in-place ops, a log with an epsilon, a Flatten first, a sum divided by the
+# batch size for the mean.
+WRITTEN_CLASSICALLY = {
+    "make_encoder": """
+def make_encoder(in_features: int = 784, latent_dim: int = 32) -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(in_features, 128), nn.ReLU(True),
+                         nn.Linear(128, 64), nn.ReLU(True), nn.Linear(64, latent_dim))
+""",
+    "make_decoder": """
+class Decoder(nn.Module):
+    def __init__(self, out_features, latent_dim):
+        super().__init__()
+        self.fc1 = nn.Linear(latent_dim, 64)
+        self.fc2 = nn.Linear(64, 128)
+        self.fc3 = nn.Linear(128, out_features)
+
+    def forward(self, z):
+        h = torch.relu(self.fc1(z))
+        return torch.sigmoid(self.fc3(torch.relu(self.fc2(h))))
+
+
+def make_decoder(out_features: int = 784, latent_dim: int = 32) -> nn.Module:
+    return Decoder(out_features, latent_dim)
+""",
+    "reconstruction_loss": """
+def reconstruction_loss(x_hat, x):
+    eps = 1e-8
+    bce = -(x * torch.log(x_hat + eps) + (1 - x) * torch.log(1 - x_hat + eps))
+    return bce.view(bce.size(0), -1).sum(dim=1)
+""",
+    "autoencoder_forward": """
+def autoencoder_forward(encoder, decoder, x):
+    n = x.shape[0]
+    x_hat = decoder(encoder(x.reshape(n, -1))).reshape(*x.shape)
+    return reconstruction_loss(x_hat, x).mean(), x_hat
+""",
+    "reparameterize": """
+def reparameterize(mu, logvar):
+    std = logvar.mul(0.5).exp_()
+    eps = std.data.new(std.size()).normal_()
+    return eps.mul(std).add_(mu)
+""",
+    "kl_divergence": """
+def kl_divergence(mu, logvar):
+    sigma2 = logvar.exp()
+    return (0.5 * (sigma2 + mu ** 2 - 1 - torch.log(sigma2))).sum(axis=1)
+""",
+    "vae_forward": """
+def vae_forward(encoder, decoder, x, beta=1.0):
+    batch = x.size(0)
+    mu, logvar = encoder(x.view(batch, -1))
+    x_hat = decoder(reparameterize(mu, logvar)).view(x.size())
+    loss = (reconstruction_loss(x_hat, x) + beta * kl_divergence(mu, logvar)).sum() / batch
+    return loss, x_hat
+""",
+    "interpolate": """
+def interpolate(z_start, z_end, steps):
+    t = torch.arange(steps, dtype=z_start.dtype, device=z_start.device) / (steps - 1)
+    return z_start[None, :] + t[:, None] * (z_end - z_start)[None, :]
+""",
+}
+
+
+def written_classically() -> dict:
+    return replaced(load("solutions", MNIST), WRITTEN_CLASSICALLY)
+
+
 def replaced(notebook: dict, sources: dict[str, str]) -> dict:
     """``notebook`` with the solution cell of each exercise replaced by its source."""
     for exercise, source in sources.items():
@@ -690,6 +758,7 @@ def mnist_scenarios(planted: Path) -> list[Scenario]:
         Scenario("code-only", only_code(solution)),
         Scenario("written-differently", written_differently()),
         Scenario("written-otherwise", written_otherwise()),
+        Scenario("written-classically", written_classically()),
         Scenario("stalling", stalling(), {"kl_divergence": 0.0}),
         Scenario("crashing", crashing(), {"reparameterize": 0.0}),
         Scenario("flooding", flooding()),
