@@ -86,7 +86,11 @@ class Grade:
 
 
 def digest(path: Path) -> str:
-    with open(path, "rb") as handle:  # read in chunks: a huge file is refused, not loaded
+    """The file's sha256, read in chunks (a huge file is refused, never loaded); "" for
+    anything but a regular file, whose reading could block (a named pipe)."""
+    if not path.is_file():
+        return ""
+    with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 

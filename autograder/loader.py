@@ -71,6 +71,8 @@ def read_document(path: Path | str) -> dict:
     """The notebook's JSON; :class:`NotebookError` when it cannot be read or is over
     :data:`MAX_NOTEBOOK_BYTES` (its outputs, almost always)."""
     try:
+        if Path(path).exists() and not Path(path).is_file():  # reading a named pipe blocks
+            raise NotebookError(f"{Path(path).name} is not a regular file (a folder, a pipe)")
         size = Path(path).stat().st_size
         if size > MAX_NOTEBOOK_BYTES:
             raise NotebookError(

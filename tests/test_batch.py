@@ -89,6 +89,15 @@ def test_a_notebook_over_nbgraders_size_limit_is_refused_unread(reference, tmp_p
     )
 
 
+def test_a_named_pipe_or_a_folder_for_a_notebook_is_refused_not_waited_on(reference, tmp_path):
+    os.mkfifo(place(tmp_path / "in", "ada").with_name("pipe.ipynb"))  # beside one named right
+    (tmp_path / "in" / "ada" / MNIST / f"{MNIST}.ipynb").unlink()
+    (tmp_path / "in" / "bob" / MNIST / f"{MNIST}.ipynb").mkdir(parents=True)
+    rows = grade(reference, tmp_path / "in", tmp_path / "out")
+    assert rows["ada"].status.endswith("pipe.ipynb is not a regular file (a folder, a pipe)")
+    assert rows["bob"].status.endswith(f"{MNIST}.ipynb is not a regular file (a folder, a pipe)")
+
+
 def test_json_nested_too_deeply_is_unreadable_not_a_grader_error(reference, tmp_path):
     path = place(tmp_path / "in", "ada")
     deep = '"deep": ' + "[" * 10**5 + "]" * 10**5 + ', "metadata"'
