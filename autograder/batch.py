@@ -13,6 +13,7 @@ answers' sheet, run.json and the class report.
 """
 
 import contextlib
+import fcntl
 import gc
 import hashlib
 import json
@@ -41,6 +42,7 @@ from autograder.written import Written
 GRADER_ERROR = "grader-error.txt"  # beside where results.json would be: what went wrong, in full
 RUN = "run.json"  # in OUT: how the last run went (its options, fences, times, shard)
 # Files the grader writes into OUT: no student may be named so.
+LOCK = ".aekit-lock"  # held by the run writing to OUT (a hidden file: never a student)
 RESERVED = {"grades.csv", RUN, written.SHEET, "report.html", "report.csv", "canvas.csv"}
 # What decides a score besides the notebook: a change to any of these regrades every student.
 SCORING_CODE = (
@@ -104,6 +106,36 @@ def prepare_out(out: Path, assignment: str) -> None:
             )
 
 
+@contextlib.contextmanager
+def writing_to(out: Path):
+    """Hold OUT for this run alone. A second ``aekit grade`` or ``merge`` into the same folder
+    is refused while the first writes, rather than interleave their grades, sheets and reports;
+    the kernel drops the lock with the process, however it ends (flock(2)). Held already by
+    this process (the command line holds it around grade_all), it is simply kept."""
+    key = out.resolve()
+    if key in _HELD:
+        yield
+        return
+    handle = open(out / LOCK, "a")  # noqa: SIM115 - held open for the run, closed below
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise OutputError(
+            f"another aekit grade or merge is writing to {out}: wait for it to end, or give "
+            "another --out"
+        ) from None
+    _HELD.add(key)
+    try:
+        yield
+    finally:
+        _HELD.discard(key)
+        handle.close()
+
+
+_HELD: set[Path] = set()  # the OUT folders this process holds
+
+
 def grade_all(
     target: Path,
     out: Path,
@@ -126,66 +158,69 @@ def grade_all(
     assignment = reference.assignment
     submissions = in_shard(discover(target, assignment.name), *shard)
     prepare_out(out, assignment.name)
-    key = grader_key(reference, device, limits)
-    refresh_written(out, assignment)  # marks merged since: the kept grades count them
-    rows: list[Row] = []
-    pending = []
-    for submission in submissions:
-        previous = None if force else _previous(submission, out, assignment, key)
-        if previous is not None:
-            rows.append(previous)
-        else:
-            pending.append(submission)
-    stop = threading.Event()
+    with writing_to(out):
+        key = grader_key(reference, device, limits)
+        refresh_written(out, assignment)  # marks merged since: the kept grades count them
+        rows: list[Row] = []
+        pending = []
+        for submission in submissions:
+            previous = None if force else _previous(submission, out, assignment, key)
+            if previous is not None:
+                rows.append(previous)
+            else:
+                pending.append(submission)
+        stop = threading.Event()
 
-    def work(submission: Submission) -> Row | None:
-        if stop.is_set():
-            return None
-        if submission.student in RESERVED:
-            why = f"refused: the student id {submission.student!r} is the name of a grader's file"
-            return Row(submission.student, 0.0, assignment.total_points, 0.0, why)
-        try:
-            grade = _grade(submission, reference, device, limits)
-            grade.grader_key = key
-            if stop.is_set():  # cut short by the interruption: never stored as a grade
+        def work(submission: Submission) -> Row | None:
+            if stop.is_set():
                 return None
-            folder = out / submission.student
-            grade.written = _written_part(submission, assignment, folder)
-            report.write_submission(grade, folder)
-            (folder / GRADER_ERROR).unlink(missing_ok=True)
-        except Exception as error:  # noqa: BLE001 - one submission never stops the batch
-            return _grader_error(submission, assignment, out, error)
-        fences = tuple(grade.fences)
-        return Row(
-            submission.student, grade.score, grade.possible, grade.seconds, grade.status, fences
-        )
+            if submission.student in RESERVED:
+                why = (
+                    f"refused: the student id {submission.student!r} is the name of a grader's file"
+                )
+                return Row(submission.student, 0.0, assignment.total_points, 0.0, why)
+            try:
+                grade = _grade(submission, reference, device, limits)
+                grade.grader_key = key
+                if stop.is_set():  # cut short by the interruption: never stored as a grade
+                    return None
+                folder = out / submission.student
+                grade.written = _written_part(submission, assignment, folder)
+                report.write_submission(grade, folder)
+                (folder / GRADER_ERROR).unlink(missing_ok=True)
+            except Exception as error:  # noqa: BLE001 - one submission never stops the batch
+                return _grader_error(submission, assignment, out, error)
+            fences = tuple(grade.fences)
+            return Row(
+                submission.student, grade.score, grade.possible, grade.seconds, grade.status, fences
+            )
 
-    bar = tqdm(
-        total=len(pending),
-        desc=f"grading {assignment.name}",
-        unit="notebook",
-        disable=not progress,
-        file=sys.stderr,
-    )
-    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
-    try:
-        for future in as_completed([pool.submit(work, submission) for submission in pending]):
-            if future.result() is not None:
-                rows.append(future.result())
-            bar.update()
-    except KeyboardInterrupt:
-        stop.set()
-        stop_zygote()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        allow_zygote()
-        bar.close()
-        rows.sort(key=lambda row: row.student)
-        options = {"jobs": jobs, "device": device, "limits": asdict(limits)}
-        run = _run_facts(assignment, rows, options, shard, time.perf_counter() - start)
-        finish(out, assignment, reference.notebook, run, rows, similar)
-    return rows
+        bar = tqdm(
+            total=len(pending),
+            desc=f"grading {assignment.name}",
+            unit="notebook",
+            disable=not progress,
+            file=sys.stderr,
+        )
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+        try:
+            for future in as_completed([pool.submit(work, submission) for submission in pending]):
+                if future.result() is not None:
+                    rows.append(future.result())
+                bar.update()
+        except KeyboardInterrupt:
+            stop.set()
+            stop_zygote()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            allow_zygote()
+            bar.close()
+            rows.sort(key=lambda row: row.student)
+            options = {"jobs": jobs, "device": device, "limits": asdict(limits)}
+            run = _run_facts(assignment, rows, options, shard, time.perf_counter() - start)
+            finish(out, assignment, reference.notebook, run, rows, similar)
+        return rows
 
 
 def in_shard(submissions: list[Submission], shard: int, shards: int) -> list[Submission]:
@@ -414,6 +449,7 @@ def run(args) -> int:
     target, out = Path(args.submitted), Path(args.out)
     if args.weak_isolation:
         os.environ[WEAK_ENV] = "1"
+    held = contextlib.ExitStack()  # OUT, for this run alone
     try:
         assignment = get_assignment(args.assignment)
         if not target.exists():
@@ -422,6 +458,7 @@ def run(args) -> int:
             raise ValueError(f"--out {out} is inside {target}: its reports would be graded")
         discover(target, assignment.name)  # refuse what is not a submission before starting
         prepare_out(out, assignment.name)
+        held.enter_context(writing_to(out))
         device = resolve_device(args.device)
         shard = parse_shard(args.shard)
         if not 0 <= args.similarity <= 1:
@@ -435,46 +472,48 @@ def run(args) -> int:
         shared_zygote()  # a fresh interpreter, started before the reference is in memory
         reference = load_reference(assignment, notebook, device)
     except (UnknownAssignment, ValueError, ReferenceFailure, IsolationUnavailable) as error:
+        held.close()
         print(f"aekit grade: {error}", file=sys.stderr)
         return 2
-    print(f"reference: {notebook}", file=sys.stderr)
-    gc.freeze()  # torch and the reference live all run: no collection need walk them again
-    class_report.prefetch()
-    if marks is not None:
-        given = written.merge(marks, out)
-        print(f"written answers: {given} marks merged from {args.written}", file=sys.stderr)
-    limits = Limits(check_seconds=args.timeout, submission_seconds=args.budget)
-    try:
-        rows = grade_all(
-            target,
-            out,
-            reference,
-            args.jobs,
-            device,
-            args.force,
-            limits,
-            progress=not args.quiet,
-            shard=shard,
-            similar=args.similarity,
-        )
-    except KeyboardInterrupt:
+    with held:  # until the run ends, however it ends
+        print(f"reference: {notebook}", file=sys.stderr)
+        gc.freeze()  # torch and the reference live all run: no collection need walk them again
+        class_report.prefetch()
+        if marks is not None:
+            given = written.merge(marks, out)
+            print(f"written answers: {given} marks merged from {args.written}", file=sys.stderr)
+        limits = Limits(check_seconds=args.timeout, submission_seconds=args.budget)
+        try:
+            rows = grade_all(
+                target,
+                out,
+                reference,
+                args.jobs,
+                device,
+                args.force,
+                limits,
+                progress=not args.quiet,
+                shard=shard,
+                similar=args.similarity,
+            )
+        except KeyboardInterrupt:
+            print(
+                f"aekit grade: interrupted; the submissions being graded were not stored. Grades so "
+                f"far are in {out / 'grades.csv'}; run the same command again to grade the rest.",
+                file=sys.stderr,
+            )
+            return 130
+        print(summary_table(rows))
+        fences = list(dict.fromkeys(fence for row in rows for fence in row.fences))
+        if fences:
+            print(f"sandbox: {'; '.join(fences)}")
+        print(written_summary(out, assignment))
+        print(f"class report: {out / class_report.REPORT_HTML} (and {class_report.REPORT_CSV})")
         print(
-            f"aekit grade: interrupted; the submissions being graded were not stored. Grades so "
-            f"far are in {out / 'grades.csv'}; run the same command again to grade the rest.",
-            file=sys.stderr,
+            f"graded on {device} in {elapsed_since(start)}; feedback in "
+            f"{out}/<student>/feedback.html, grades in {out / 'grades.csv'}"
         )
-        return 130
-    print(summary_table(rows))
-    fences = list(dict.fromkeys(fence for row in rows for fence in row.fences))
-    if fences:
-        print(f"sandbox: {'; '.join(fences)}")
-    print(written_summary(out, assignment))
-    print(f"class report: {out / class_report.REPORT_HTML} (and {class_report.REPORT_CSV})")
-    print(
-        f"graded on {device} in {elapsed_since(start)}; feedback in "
-        f"{out}/<student>/feedback.html, grades in {out / 'grades.csv'}"
-    )
-    return 0
+        return 0
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:

@@ -38,10 +38,11 @@ def merge(
     notebook = notebook or assignment.notebook
     students = _students(assignment, shards, out)
     batch.prepare_out(out, assignment.name)
-    for student, folder in sorted(students.items()):
-        _copy_student(folder, out / student)
-    batch.refresh_written(out, assignment)  # the shards' reports know nothing of OUT's marks
-    batch.finish(out, assignment, notebook, _run_facts(assignment, shards), similar=similar)
+    with batch.writing_to(out):
+        for student, folder in sorted(students.items()):
+            _copy_student(folder, out / student)
+        batch.refresh_written(out, assignment)  # the shards' reports know nothing of OUT's marks
+        batch.finish(out, assignment, notebook, _run_facts(assignment, shards), similar=similar)
     return sorted(students)
 
 

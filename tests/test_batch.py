@@ -149,6 +149,35 @@ def test_the_cli_says_no_submissions_found_and_exits_non_zero(tmp_path, capsys):
     assert "no submissions found" in capsys.readouterr().err
 
 
+def test_an_out_another_run_is_writing_to_is_refused_at_once_and_free_after(
+    reference, tmp_path, capsys
+):
+    place(tmp_path / "in", "ada")
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen(  # another aekit grade, as flock(2) sees it: another process
+        [sys.executable, "-c", HOLD, str(out / batch.LOCK)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert aekit(["grade", MNIST, str(tmp_path / "in"), "--out", str(out)]) == 2
+        assert f"another aekit grade or merge is writing to {out}" in capsys.readouterr().err
+        assert not (out / "grades.csv").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert grade(reference, tmp_path / "in", out)["ada"].score == FULL  # the lock went with it
+
+
+HOLD = """
+import fcntl, sys, time
+handle = open(sys.argv[1], "a")
+fcntl.flock(handle, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
 def test_a_read_only_out_is_one_clear_message(tmp_path, capsys):
     place(tmp_path / "in", "ada")
     locked = tmp_path / "locked"
