@@ -204,6 +204,34 @@ def test_grading_is_deterministic_whatever_the_worker_count(graded, reference, t
         ]
 
 
+KL = "def kl_divergence(mu, logvar):\n    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())\n"
+# Results the grader cannot read as they are: each check says what came back and what to
+# return, and none of them takes the child down (which would cost the exercise's other checks
+# their own messages).
+ODD_RESULTS = {
+    "sparse": ("kl.sum(-1).to_sparse()", "it is a torch.sparse_coo tensor: return a dense one"),
+    "bfloat16": ("kl.sum(-1).bfloat16()", "it is a bfloat16 tensor: return the dtype of the"),
+    "nested": ("torch.nested.nested_tensor([kl.sum(-1)])", "it is a nested tensor: return one"),
+    "expanded": ("torch.zeros(1).expand(10**9)", "it holds 1,000,000,000 values, more than"),
+    "numpy": ("kl.sum(-1).detach().numpy()", "should be a torch.Tensor, but it is a numpy.ndarray"),
+    "meta": ("kl.sum(-1).to('meta')", "Your result is on the meta device, not on its inputs'"),
+}
+
+
+def test_a_result_the_grader_cannot_read_is_named_in_every_check(reference, tmp_path):
+    for name, (returned, _) in ODD_RESULTS.items():
+        source = f"{KL}    return {returned}\n"
+        notebook = samples.replace(samples.load("solutions", MNIST), "kl_divergence", source)
+        Scenario(name, notebook).write(tmp_path / "in", MNIST)
+    grade_all(tmp_path / "in", tmp_path / "out", reference, jobs=2, limits=LIMITS, progress=False)
+    for name, (_, said) in ODD_RESULTS.items():
+        tests = stored_results(tmp_path / "out", name)["tests"]
+        kl = [test for test in tests if test["name"].startswith("kl_divergence: ")]
+        first = next(test for test in kl if test["score"] < test["max_score"])
+        assert said in first["output"], (name, first["output"])
+        assert not any("stopped" in test["output"] for test in tests), name
+
+
 def test_the_source_notebook_gets_full_marks(reference, tmp_path):
     rows = grade_all(ASSIGNMENT.notebook, tmp_path, reference, progress=False)
     assert [(row.score, row.max_score) for row in rows] == [

@@ -5,6 +5,7 @@ import torch
 from scenarios import MNIST_EXERCISES
 
 from aekit.checks import ChecksFailed, check, public_checks, render
+from aekit.checks.core import explain
 from autograder.assignments import get_assignment
 from autograder.loader import read_cells
 from autograder.reference import load_quietly
@@ -114,3 +115,13 @@ def test_an_encoder_with_a_hard_coded_flatten_size_is_caught(capsys):
     )  # it passes there
     assert OTHER_ENCODER["image_size"] // 2 ** len(OTHER_ENCODER["channels"]) != 8  # not here
     assert failures(check("ConvVAEEncoder", namespace))
+
+
+def test_only_the_stubs_bare_raise_reads_as_not_implemented_yet():
+    stub = {"kind": "raised", "type": "NotImplementedError", "message": "", "function": "f"}
+    assert explain(stub, "f").startswith("`f` is not implemented yet")
+    # torch's own, for an operation the meta device lacks, is an error of the code as written
+    lacking = {**stub, "message": "Cannot copy out of meta tensor; no data!", "where": "line 3"}
+    assert explain(lacking, "f") == (
+        "Your code raised NotImplementedError: Cannot copy out of meta tensor; no data! (line 3)"
+    )

@@ -53,10 +53,10 @@ def is_close(
     return bool(torch.allclose(actual, expected, rtol=rtol, atol=atol, equal_nan=False))
 
 
-def describe(tensor: torch.Tensor, limit: int = 4) -> str:
+def describe(tensor: torch.Tensor, limit: int = 4, digits: int = 4) -> str:
     """A short human view of a tensor: its shape and its first few values."""
     flat = tensor.detach().reshape(-1)[:limit].tolist()
-    values = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat)
+    values = ", ".join(f"{v:.{digits}g}" if isinstance(v, float) else str(v) for v in flat)
     more = ", …" if tensor.numel() > limit else ""
     return f"shape {tuple(tensor.shape)} [{values}{more}]"
 
@@ -88,7 +88,13 @@ def expect_close(
     for wrong, message in mistakes:
         if wrong.numel() == actual.numel() and is_close(actual, wrong.reshape(actual.shape), dtype):
             return fail(f"{what} is {describe(actual)}, expected {describe(expected)}: {message}")
-    found = f"{what} differs: expected {describe(expected)}, got {describe(actual)}."
+    wanted, got = describe(expected), describe(actual)
+    if wanted == got:  # alike to 4 digits: show the digits where they differ
+        wanted, got = describe(expected, digits=8), describe(actual, digits=8)
+    found = f"{what} differs: expected {wanted}, got {got}."
+    if actual.dtype in (torch.float16, torch.bfloat16):
+        kind = str(actual.dtype).removeprefix("torch.")
+        found += f" It is {kind}, which keeps too few digits: keep the inputs' dtype."
     return fail(f"{found} {otherwise}".strip())
 
 

@@ -153,17 +153,31 @@ class Bench:
                     layer.bias.copy_(self.randn(*layer.bias.shape, scale=scale))
 
 
+def type_name(value: Any) -> str:
+    """The name of the type of what the student's code returned (``numpy.ndarray``, ``list``);
+    for an object that lives in the sandboxed child, its own type's, not its local stand-in's."""
+    remote = getattr(value, "_aekit_type", None)
+    if isinstance(remote, str) and remote:
+        return remote
+    kind = type(value)
+    module = kind.__module__
+    if module in ("builtins", "__main__", "__notebook__"):  # the notebook's own classes too
+        return kind.__qualname__
+    package = "nn" if module.startswith("torch.nn.") else module.split(".")[0]
+    return f"{package}.{kind.__qualname__}"
+
+
 def tensor(value: Any, what: str) -> torch.Tensor:
     """``value`` if it is a tensor, else a :class:`Mismatch` that says what came back."""
     if not isinstance(value, torch.Tensor):
-        raise Mismatch(f"{what} should be a torch.Tensor, but it is a {type(value).__name__}.")
+        raise Mismatch(f"{what} should be a torch.Tensor, but it is a {type_name(value)}.")
     return value
 
 
 def pair(value: Any, what: str) -> tuple[Any, Any]:
     """``value`` if it is a 2-tuple (or list), else a :class:`Mismatch`."""
     if not isinstance(value, tuple | list) or len(value) != 2:
-        kind = f"a {type(value).__name__}"
+        kind = f"a {type_name(value)}"
         if isinstance(value, tuple | list):
             kind += f" of length {len(value)}"
         raise Mismatch(f"{what} should return a pair (two values), but it returned {kind}.")
@@ -172,7 +186,7 @@ def pair(value: Any, what: str) -> tuple[Any, Any]:
 
 def module(value: Any, what: str) -> nn.Module:
     if not isinstance(value, nn.Module):
-        raise Mismatch(f"{what} should be an nn.Module, but it is a {type(value).__name__}.")
+        raise Mismatch(f"{what} should be an nn.Module, but it is a {type_name(value)}.")
     return value
 
 
@@ -186,10 +200,14 @@ def parameter_count(model: nn.Module) -> int:
 
 
 def plain(value: Any) -> Any:
-    """Observations as plain data: tensors detached, on the CPU, copied."""
+    """Observations as plain data: tensors detached, on the CPU, copied; a :class:`Mismatch`
+    for anything else the student's code slipped into them."""
     if isinstance(value, torch.Tensor):
-        if value.device.type == "meta":
-            raise TypeError("meta tensors cannot be observed; record their shape/dtype/device")
+        if value.device.type == "meta":  # a probe on the meta device records shapes, never this
+            raise Mismatch(
+                "Your result is on the meta device, not on its inputs' device: create tensors "
+                "on the inputs' device (torch.zeros_like(x), device=x.device)."
+            )
         return value.detach().to("cpu", copy=True)
     if isinstance(value, dict):
         return {str(key): plain(item) for key, item in value.items()}
@@ -197,7 +215,7 @@ def plain(value: Any) -> Any:
         return [plain(item) for item in value]
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    raise TypeError(f"cannot observe a {type(value).__name__}")
+    raise Mismatch(f"Your result holds a {type_name(value)}, which the checks cannot read.")
 
 
 # What ran: ("observed", observation) or ("error", details) with details a dict of
@@ -281,7 +299,8 @@ def explain(details: Mapping[str, str], exercise: str) -> str:
             f"`{message}` is not defined. Keep the name and signature from the assignment "
             "and run the cell that defines it."
         )
-    if kind == "raised" and details.get("type") == "NotImplementedError":
+    if kind == "raised" and details.get("type") == "NotImplementedError" and not message:
+        # the stub's bare raise; torch's own (an operation the meta device lacks) says more
         name = details.get("function") or exercise
         return f"`{name}` is not implemented yet: replace `raise NotImplementedError()` with your code."
     if kind == "raised":

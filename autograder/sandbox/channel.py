@@ -43,14 +43,14 @@ def pack(value: Any) -> bytes:
 
     def encode(item: Any, depth: int) -> Any:
         if depth > MAX_DEPTH:
-            raise TransportError("value nested too deeply")
+            raise TransportError("it is nested too deeply")
         if isinstance(item, torch.Tensor):
             if item.device.type == "meta":
                 return {"$meta": [str(item.dtype).removeprefix("torch."), list(item.shape)]}
-            item = item.detach().to("cpu").contiguous().numpy()
+            item = _array_of(item)
         if isinstance(item, np.ndarray):
             if str(item.dtype) not in DTYPES:
-                raise TransportError(f"cannot send arrays of dtype {item.dtype}")
+                raise TransportError(f"it holds an array of {item.dtype}")
             buffers.append(np.ascontiguousarray(item).tobytes())
             return {"$array": [str(item.dtype), list(item.shape), len(buffers) - 1]}
         if isinstance(item, dict):
@@ -61,13 +61,34 @@ def pack(value: Any) -> bytes:
             return [encode(inner, depth + 1) for inner in item]
         if item is None or isinstance(item, bool | int | float | str):
             return item
-        raise TransportError(f"cannot send a {type(item).__name__}")
+        raise TransportError(f"it holds a {type(item).__name__}")
 
     header = json.dumps(encode(value, 0)).encode()
     parts = [struct.pack("<I", len(header)), header]
     for buffer in buffers:
         parts += [struct.pack("<Q", len(buffer)), buffer]
     return b"".join(parts)
+
+
+def _array_of(tensor: torch.Tensor) -> np.ndarray:
+    """A dense tensor's values as an array, or a :class:`TransportError` that says what to
+    return instead: checked before anything is copied (a view expanded to a billion values
+    would take the child past its memory limit)."""
+    dtype = str(tensor.dtype).removeprefix("torch.")
+    if tensor.is_nested:
+        raise TransportError("it is a nested tensor: return one tensor of the expected shape")
+    if tensor.layout != torch.strided:
+        raise TransportError(f"it is a {tensor.layout} tensor: return a dense one (.to_dense())")
+    if dtype not in DTYPES:
+        raise TransportError(
+            f"it is a {dtype} tensor: return the dtype of the inputs (float32 or float64)"
+        )
+    if tensor.numel() * tensor.element_size() > MAX_MESSAGE:
+        raise TransportError(
+            f"it holds {tensor.numel():,} values, more than the {MAX_MESSAGE >> 20} MB the "
+            "grader reads"
+        )
+    return tensor.detach().to("cpu").contiguous().numpy()
 
 
 def unpack(data: bytes) -> Any:

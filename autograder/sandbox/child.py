@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from aekit.checks.core import Mismatch, Missing, raised
+from aekit.checks.core import Mismatch, Missing, raised, type_name
 from aekit.checks.fixtures import meta_device
 from autograder import loader
 from autograder.sandbox import channel
@@ -102,8 +102,11 @@ class Worker:
             reply = {"op": "raised", "details": _clip(raised(error, GRADER_CODE))}
         try:
             message = channel.pack(reply)
-        except (channel.TransportError, TypeError, ValueError) as error:
-            message = channel.pack({"op": "failed", "message": f"unsendable answer: {error}"})
+        except channel.TransportError as error:
+            message = channel.pack({"op": "failed", "message": f"{error}."})
+        except Exception as error:  # noqa: BLE001 - a tensor subclass of the student's may raise
+            why = f"copying it raised {type(error).__name__}: {str(error)[:200]}."
+            message = channel.pack({"op": "failed", "message": why})
         self.connection.send_bytes(message)
 
     def handle(self, request: dict) -> dict:
@@ -297,7 +300,7 @@ class Worker:
             return value if math.isfinite(value) else {"$float": repr(value)}
         return {
             "$object": self.keep(value),
-            "type": type(value).__name__[:MAX_TEXT],
+            "type": type_name(value)[:MAX_TEXT],
             "callable": callable(value),
         }
 

@@ -217,6 +217,7 @@ class RemoteObject:
 
     def __init__(self, bench: RemoteBench, handle: int, kind: str):
         self._aekit_bench, self._aekit_handle, self.kind = bench, handle, kind
+        self._aekit_type = kind or "object"  # what the messages call it (core.type_name)
 
     def __call__(self, *args, **kwargs):
         return self._aekit_bench.call(self, args, kwargs)
