@@ -498,8 +498,9 @@ def run(args) -> int:
             )
         except KeyboardInterrupt:
             print(
-                f"aekit grade: interrupted; the submissions being graded were not stored. Grades so "
-                f"far are in {out / 'grades.csv'}; run the same command again to grade the rest.",
+                "aekit grade: interrupted; the submissions being graded were not stored. Grades "
+                f"so far are in {out / 'grades.csv'}; run the same command again to grade the "
+                "rest.",
                 file=sys.stderr,
             )
             return 130

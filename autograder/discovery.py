@@ -9,7 +9,8 @@
 - A student folder with several notebooks is graded on ``<assignment>.ipynb`` when there is
   one; otherwise that student is not graded, and the message says why and what to do.
 - Refused, each with a message: symbolic links (a notebook, or a student's folder or its
-  ``<assignment>/``, pointing elsewhere), a course folder (one holding ``source/``), no submission at all.
+  ``<assignment>/``, pointing elsewhere), a course folder (one holding ``source/``), no
+  submission at all.
 """
 
 from dataclasses import dataclass

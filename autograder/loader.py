@@ -13,6 +13,7 @@ import json
 import linecache
 import re
 import signal
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -68,38 +69,46 @@ class Loaded:
 
 
 def read_document(path: Path | str) -> dict:
-    """The notebook's JSON; :class:`NotebookError` when it cannot be read or is over
-    :data:`MAX_NOTEBOOK_BYTES` (its outputs, almost always)."""
+    """The notebook's JSON; :class:`NotebookError` when it cannot be read, is no regular file
+    or is over :data:`MAX_NOTEBOOK_BYTES` (its outputs, almost always)."""
+    path = Path(path)
+    _refuse_to_read(path)
     try:
-        if Path(path).exists() and not Path(path).is_file():  # reading a named pipe blocks
-            raise NotebookError(f"{Path(path).name} is not a regular file (a folder, a pipe)")
-        size = Path(path).stat().st_size
-        if size > MAX_NOTEBOOK_BYTES:
-            raise NotebookError(
-                f"{Path(path).name} is {size / 2**20:,.0f} MB, over nbgrader's "
-                f"{MAX_NOTEBOOK_BYTES // 1024:,} KB: clear its outputs (Kernel > Restart & "
-                "Clear Output) and save it again"
-            )
-        document = json.loads(
-            Path(path).read_text(encoding="utf-8-sig")
-        )  # a BOM, if an editor added one
+        text = path.read_text(encoding="utf-8-sig")  # past a BOM, if an editor added one
     except OSError as error:
-        raise NotebookError(f"cannot read {Path(path).name}: {error}") from None
+        raise NotebookError(f"cannot read {path.name}: {error}") from None
     except UnicodeDecodeError:
         raise NotebookError(
-            f"{Path(path).name} is not UTF-8 text, as a notebook is: save it from Jupyter again"
+            f"{path.name} is not UTF-8 text, as a notebook is: save it from Jupyter again"
         ) from None
+    try:
+        document = json.loads(text)
     except json.JSONDecodeError as error:
         raise NotebookError(
-            f"{Path(path).name} is not valid JSON ({error.msg} at line {error.lineno})"
+            f"{path.name} is not valid JSON ({error.msg} at line {error.lineno})"
         ) from None
     except RecursionError:
-        raise NotebookError(
-            f"{Path(path).name} is JSON nested too deeply to be a notebook"
-        ) from None
+        raise NotebookError(f"{path.name} is JSON nested too deeply to be a notebook") from None
     if not isinstance(document, dict):
-        raise NotebookError(f"{Path(path).name} is JSON but not a notebook (no cells)")
+        raise NotebookError(f"{path.name} is JSON but not a notebook (no cells)")
     return document
+
+
+def _refuse_to_read(path: Path) -> None:
+    """:class:`NotebookError` for a file the grader must not read: not a regular file (reading
+    a named pipe blocks) or too large. A file that is not there is left to the read to say."""
+    try:
+        found = path.stat()
+    except OSError:
+        return
+    if not stat.S_ISREG(found.st_mode):
+        raise NotebookError(f"{path.name} is not a regular file (a folder, a pipe)")
+    if found.st_size > MAX_NOTEBOOK_BYTES:
+        raise NotebookError(
+            f"{path.name} is {found.st_size / 2**20:,.0f} MB, over nbgrader's "
+            f"{MAX_NOTEBOOK_BYTES // 1024:,} KB: clear its outputs (Kernel > Restart & Clear "
+            "Output) and save it again"
+        )
 
 
 def read_cells(path: Path | str) -> list[tuple[int, str]]:
