@@ -39,6 +39,8 @@ def discover(target: Path, assignment: str) -> list[Submission]:
         raise DiscoveryError(f"{target} is a symbolic link: pass the real path")
     if target.is_file():
         return [Submission(_student_of(target, assignment), target)]
+    if not target.is_dir():
+        raise DiscoveryError(f"{target} is neither a notebook nor a folder of submissions")
     if (target / "source" / assignment).is_dir():
         raise DiscoveryError(
             f"{target} is a course folder (it holds source/{assignment}/): pass the folder of "

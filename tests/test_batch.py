@@ -147,6 +147,9 @@ def test_the_cli_says_no_submissions_found_and_exits_non_zero(tmp_path, capsys):
     out = str(tmp_path / "out")
     assert aekit(["grade", MNIST, str(tmp_path / "empty"), "--out", out]) == 2
     assert "no submissions found" in capsys.readouterr().err
+    os.mkfifo(tmp_path / "pipe.ipynb")
+    assert aekit(["grade", MNIST, str(tmp_path / "pipe.ipynb"), "--out", out]) == 2
+    assert "pipe.ipynb is neither a notebook nor a folder of submissions" in capsys.readouterr().err
 
 
 def test_an_out_another_run_is_writing_to_is_refused_at_once_and_free_after(
