@@ -170,7 +170,10 @@ def _add_grade_command(commands) -> None:
     grade.add_argument("submitted", metavar="SUBMITTED", help="a submitted/ folder or one .ipynb")
     grade.add_argument("--out", required=True, help="folder for the reports")
     grade.add_argument(
-        "--jobs", type=int, default=1, help="submissions graded in parallel (default 1)"
+        "--jobs",
+        type=_at_least(1, int),
+        default=1,
+        help="submissions graded in parallel (default 1)",
     )
     grade.add_argument(
         "--device",
@@ -181,13 +184,13 @@ def _add_grade_command(commands) -> None:
     grade.add_argument("--force", action="store_true", help="regrade students already graded")
     grade.add_argument(
         "--timeout",
-        type=float,
+        type=_at_least(0.1, float),  # 0 or less would fail every check of every student
         default=limits.check_seconds,
         help=f"seconds per check (default {limits.check_seconds:g})",
     )
     grade.add_argument(
         "--budget",
-        type=float,
+        type=_at_least(1, float),
         default=limits.submission_seconds,
         help="seconds one submission may cost in all, loading included "
         f"(default {limits.submission_seconds:g})",

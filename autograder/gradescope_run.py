@@ -96,10 +96,25 @@ def limits():
     from autograder.sandbox import Limits
 
     return Limits(
-        check_seconds=float(os.environ.get("AEKIT_CHECK_SECONDS") or CHECK_SECONDS),
-        submission_seconds=float(os.environ.get("AEKIT_BUDGET_SECONDS") or BUDGET_SECONDS),
-        memory_mb=int(os.environ.get("AEKIT_MEMORY_MB") or MEMORY_MB),
+        check_seconds=_setting("AEKIT_CHECK_SECONDS", CHECK_SECONDS, 0.1),
+        submission_seconds=_setting("AEKIT_BUDGET_SECONDS", BUDGET_SECONDS, 1),
+        memory_mb=int(_setting("AEKIT_MEMORY_MB", MEMORY_MB, 64)),
     )
+
+
+def _setting(name: str, default: float, low: float) -> float:
+    """An override from the environment, or ValueError naming it: a limit of 0 or less would
+    fail every check, silently."""
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a number") from None
+    if value < low:
+        raise ValueError(f"{name}={text} must be at least {low:g}")
+    return value
 
 
 def grade(root: Path, name: str) -> dict:

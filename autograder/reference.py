@@ -119,7 +119,10 @@ def load_reference(
     notebook = Path(notebook or assignment.notebook)
     if not notebook.exists():
         raise ReferenceFailure(f"the source notebook {notebook} is missing")
-    cells = loader.cells_of(loader.read_document(notebook))
+    try:
+        cells = loader.cells_of(loader.read_document(notebook))
+    except loader.NotebookError as error:
+        raise ReferenceFailure(f"the source notebook cannot be read: {error}") from None
     limits = Limits(restarts=RELOADS, submission_seconds=float("inf"), load_seconds=300.0)
     sandbox = Sandbox(cells, device, limits)
     try:

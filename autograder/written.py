@@ -214,6 +214,8 @@ def write_sheet(out: Path, questions: tuple[Question, ...]) -> Path | None:
 def read_sheet(path: Path, out: Path, questions: tuple[Question, ...]) -> dict[str, dict]:
     """The marks of a filled-in sheet, by student then question; :class:`SheetError` listing
     every problem when any row is wrong (then nothing is merged)."""
+    if path.exists() and not path.is_file():  # a folder, or a named pipe whose read blocks
+        raise SheetError(f"the sheet {path} is not a file")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:

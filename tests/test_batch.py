@@ -42,6 +42,14 @@ def stored(out: Path, student: str) -> dict:
     return stored_results(out, student)
 
 
+def exit_code(argv: list[str]) -> int:
+    """The exit status of ``aekit ARGV``, whether it returns it or argparse exits with it."""
+    try:
+        return aekit(argv)
+    except SystemExit as stop:
+        return stop.code
+
+
 # --- discovery --------------------------------------------------------------------------------
 
 
@@ -179,6 +187,34 @@ fcntl.flock(handle, fcntl.LOCK_EX)
 print("held", flush=True)
 time.sleep(120)
 """
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--timeout", "0"], "argument --timeout: must be at least 0.1, got 0"),
+        (["--budget", "-5"], "argument --budget: must be at least 1, got -5"),
+        (["--jobs", "0"], "argument --jobs: must be at least 1, got 0"),
+        (
+            ["--source", "{notes}"],
+            "the source notebook cannot be read: notes.txt is not valid JSON",
+        ),
+        (["--written", "{folder}"], "is not a file"),
+    ],
+)
+def test_options_that_would_grade_nothing_right_are_refused_before_grading(
+    tmp_path, capsys, options, said
+):
+    # A limit of 0 used to fail every check of every student, with each one "graded".
+    place(tmp_path / "in", "ada")
+    (tmp_path / "notes.txt").write_text("not a notebook")
+    filled = [o.format(notes=tmp_path / "notes.txt", folder=tmp_path) for o in options]
+    assert (
+        exit_code(["grade", MNIST, str(tmp_path / "in"), "--out", str(tmp_path / "out"), *filled])
+        == 2
+    )
+    assert said in capsys.readouterr().err
+    assert not (tmp_path / "out" / "ada").exists()
 
 
 def test_a_read_only_out_is_one_clear_message(tmp_path, capsys):
