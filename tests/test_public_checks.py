@@ -4,7 +4,7 @@ import pytest
 import torch
 from scenarios import MNIST_EXERCISES
 
-from aekit.checks import ChecksFailed, check, public_checks, render
+from aekit.checks import ChecksFailed, UnknownExercise, check, public_checks, render
 from aekit.checks.core import explain
 from autograder.assignments import get_assignment
 from autograder.loader import read_cells
@@ -125,3 +125,10 @@ def test_only_the_stubs_bare_raise_reads_as_not_implemented_yet():
     assert explain(lacking, "f") == (
         "Your code raised NotImplementedError: Cannot copy out of meta tensor; no data! (line 3)"
     )
+
+
+def test_a_misspelt_exercise_is_named_with_the_likely_one_in_a_single_line():
+    with pytest.raises(UnknownExercise, match="did you mean 'kl_divergence'?") as raised:
+        check("kl_divergance", {})
+    (line,) = raised.value._render_traceback_()  # what the notebook shows: no traceback
+    assert line.startswith("UnknownExercise: no exercise called 'kl_divergance'")

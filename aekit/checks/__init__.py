@@ -10,6 +10,7 @@ validates does a failure fail the cell, so Validate still refuses an unfinished 
 While nbgrader autogrades, the grade cell's hidden part decides.
 """
 
+import difflib
 import os
 import sys
 from collections.abc import Mapping
@@ -22,6 +23,13 @@ ASSIGNMENTS: dict[str, list[Check]] = {
     "mnist_autoencoders": mnist.CHECKS,
     "cardiac_autoencoders": cardiac.CHECKS,
 }
+
+
+class UnknownExercise(ValueError):
+    """Raised by :func:`check` for a name that is no exercise; shown without a traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"UnknownExercise: {self}"]
 
 
 class ChecksFailed(AssertionError):
@@ -39,7 +47,11 @@ def public_checks(exercise: str, assignment: str | None = None) -> list[Check]:
         if found:
             return found
     known = sorted({check.exercise for checks in ASSIGNMENTS.values() for check in checks})
-    raise ValueError(f"no exercise called {exercise!r}; the exercises are: {', '.join(known)}")
+    close = difflib.get_close_matches(exercise, known, n=1)
+    guess = f"did you mean {close[0]!r}? " if close else ""
+    raise UnknownExercise(
+        f"no exercise called {exercise!r}: {guess}the exercises are {', '.join(known)}"
+    )
 
 
 def check(
