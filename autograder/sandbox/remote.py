@@ -216,14 +216,14 @@ class RemoteObject:
     """A function, class or other object that lives in the child; calling it calls it there."""
 
     def __init__(self, bench: RemoteBench, handle: int, kind: str):
-        self._aekit_bench, self._aekit_handle, self.kind = bench, handle, kind
-        self._aekit_type = kind or "object"  # what the messages call it (core.type_name)
+        self._aekit_bench, self._aekit_handle = bench, handle
+        self._aekit_type = kind or "object"  # its type in the child, for core.type_name
 
     def __call__(self, *args, **kwargs):
         return self._aekit_bench.call(self, args, kwargs)
 
     def __repr__(self) -> str:
-        return f"<remote {self.kind}>"
+        return f"<remote {self._aekit_type}>"
 
 
 class _RemoteCall(torch.autograd.Function):
